@@ -1,0 +1,249 @@
+package health
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"cel.dev/cel-go/common/types"
+)
+
+// Stay is a person's visit that falls inside a declared risk area.
+type Stay struct {
+	Visit      uint64 // the visit event
+	Area       uint64 // the risk-area event
+	Place      uint32
+	From, To   time.Time
+	Level      RiskLevel
+	Region     string // the area's region
+	Unverified bool
+}
+
+// CityStay is a city a person visited recently that has (or had) a medium or
+// high risk area in force while the star window is open.
+type CityStay struct {
+	City       string
+	LastVisit  uint64 // the latest visit event in that city
+	At         time.Time
+	Area       uint64 // the risk-area event
+	Level      RiskLevel
+	AreaUntil  time.Time
+	Unverified bool // every visit to the city was unverified
+}
+
+// Evidence is everything the engine knows about one person: the inputs of
+// the pure function (evidence, ruleset, now) → code.
+type Evidence struct {
+	Tests     []TestResult
+	Stays     []Stay
+	CityStays []CityStay
+}
+
+// Empty reports whether there is no evidence at all.
+func (ev *Evidence) Empty() bool {
+	return len(ev.Tests) == 0 && len(ev.Stays) == 0 && len(ev.CityStays) == 0
+}
+
+// Reason is one rule holding for one evidence item: the rule (id, version),
+// its effect and the events that triggered it (invariant 1).
+type Reason struct {
+	Rule        string
+	RuleVersion int
+	Title       map[string]string
+	Colour      Colour // Green for a reason that only sets the star
+	Star        bool
+	Evidence    []uint64
+	Until       time.Time // the rule stops holding at this time; zero = until new evidence
+}
+
+// Code is a person's evaluated health code.
+type Code struct {
+	Colour         Colour
+	Star           bool
+	Reasons        []Reason
+	NextEval       time.Time // the next time the code changes by itself; zero = never
+	Ruleset        string
+	RulesetVersion int
+}
+
+// Evaluate computes a code from a person's evidence at time now. It is a pure
+// function: the same evidence, ruleset and now give the same code. Reasons
+// are sorted by severity, then rule id, then evidence. It returns an error
+// only if a rule expression fails at run time (a ruleset bug).
+func (rs *Ruleset) Evaluate(ev *Evidence, now time.Time) (Code, error) {
+	code := Code{Ruleset: rs.ID, RulesetVersion: rs.Version}
+	if ev.Empty() {
+		return code, nil
+	}
+	lists := map[string][]map[string]any{
+		"tests":      testItems(ev.Tests),
+		"stays":      stayItems(ev.Stays),
+		"city_stays": cityItems(ev.CityStays),
+	}
+	act := map[string]any{"params": rs.params}
+	for name, items := range lists {
+		act[name] = items
+	}
+	for _, r := range rs.Rules {
+		items := lists[r.Each]
+		for i, item := range items {
+			act["e"] = item
+			out, _, err := r.when.Eval(act)
+			if err != nil {
+				return Code{}, fmt.Errorf("rule %s v%d when: %w", r.ID, r.Version, err)
+			}
+			if out != types.True {
+				continue
+			}
+			var until time.Time
+			if r.until != nil {
+				u, _, err := r.until.Eval(act)
+				if err != nil {
+					return Code{}, fmt.Errorf("rule %s v%d until: %w", r.ID, r.Version, err)
+				}
+				ts, ok := u.(types.Timestamp)
+				if !ok {
+					return Code{}, fmt.Errorf("rule %s v%d until: got %s, want a timestamp", r.ID, r.Version, u.Type())
+				}
+				until = ts.Time.UTC()
+				if !now.Before(until) {
+					continue // expired
+				}
+				if until.Before(farFuture) && (code.NextEval.IsZero() || until.Before(code.NextEval)) {
+					code.NextEval = until
+				}
+				if !until.Before(farFuture) {
+					until = time.Time{}
+				}
+			}
+			reason := Reason{Rule: r.ID, RuleVersion: r.Version, Title: r.Title, Colour: r.colour, Star: r.Star,
+				Evidence: evidenceOf(r.Each, ev, i), Until: until}
+			if reason.Colour > code.Colour {
+				code.Colour = reason.Colour
+			}
+			code.Star = code.Star || reason.Star
+			code.Reasons = append(code.Reasons, reason)
+		}
+	}
+	sort.SliceStable(code.Reasons, func(i, j int) bool {
+		a, b := code.Reasons[i], code.Reasons[j]
+		if a.Colour != b.Colour {
+			return a.Colour > b.Colour
+		}
+		if a.Rule != b.Rule {
+			return a.Rule < b.Rule
+		}
+		return a.Evidence[0] < b.Evidence[0]
+	})
+	return code, nil
+}
+
+func evidenceOf(each string, ev *Evidence, i int) []uint64 {
+	switch each {
+	case "tests":
+		return []uint64{ev.Tests[i].Seq}
+	case "stays":
+		return []uint64{ev.Stays[i].Visit, ev.Stays[i].Area}
+	case "city_stays":
+		return []uint64{ev.CityStays[i].LastVisit, ev.CityStays[i].Area}
+	}
+	return nil
+}
+
+func testItems(ts []TestResult) []map[string]any {
+	out := make([]map[string]any, len(ts))
+	for i, t := range ts {
+		out[i] = map[string]any{"result": t.Result.String(), "sampled_at": t.SampledAt, "lab": t.Lab, "sample_id": t.SampleID}
+	}
+	return out
+}
+
+func stayItems(ss []Stay) []map[string]any {
+	out := make([]map[string]any, len(ss))
+	for i, s := range ss {
+		out[i] = map[string]any{"level": s.Level.String(), "from": s.From, "to": s.To, "region": s.Region, "unverified": s.Unverified}
+	}
+	return out
+}
+
+func cityItems(cs []CityStay) []map[string]any {
+	out := make([]map[string]any, len(cs))
+	for i, c := range cs {
+		out[i] = map[string]any{"city": c.City, "last_visit": c.At, "level": c.Level.String(), "area_until": c.AreaUntil, "unverified": c.Unverified}
+	}
+	return out
+}
+
+// ContainsFunc reports whether region code is inside region ancestor.
+type ContainsFunc func(ancestor, code string) bool
+
+// JoinStays returns the visits that fall inside a risk area: the place's
+// region is inside the area's region and the visit interval overlaps the
+// area's interval [From, Until). Visits and areas may be in any order; the
+// result is ordered by visit, then area.
+func JoinStays(visits []Visit, placeRegion func(uint32) string, areas []RiskArea, contains ContainsFunc) []Stay {
+	var out []Stay
+	for _, v := range visits {
+		pr := placeRegion(v.Place)
+		for _, a := range areas {
+			if v.To.After(a.From) && v.From.Before(a.Until) && contains(a.Region, pr) {
+				out = append(out, Stay{Visit: v.Seq, Area: a.Seq, Place: v.Place, From: v.From, To: v.To,
+					Level: a.Level, Region: a.Region, Unverified: v.Unverified})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Visit != out[j].Visit {
+			return out[i].Visit < out[j].Visit
+		}
+		return out[i].Area < out[j].Area
+	})
+	return out
+}
+
+// JoinCityStays returns, for each (city, area) pair, the latest visit to that
+// city made within window before now, where the area lies in the city and is
+// in force at now. cityOf maps a place's region to its city.
+func JoinCityStays(visits []Visit, placeRegion func(uint32) string, cityOf func(string) string, areas []RiskArea, contains ContainsFunc, now time.Time, window time.Duration) []CityStay {
+	type key struct {
+		city string
+		area uint64
+	}
+	best := map[key]*CityStay{}
+	var keys []key
+	for _, v := range visits {
+		if v.From.After(now) || now.Sub(v.From) >= window {
+			continue
+		}
+		city := cityOf(placeRegion(v.Place))
+		for _, a := range areas {
+			if !a.Active(now) || !contains(city, a.Region) && !contains(a.Region, city) {
+				continue
+			}
+			k := key{city, a.Seq}
+			cs, ok := best[k]
+			if !ok {
+				cs = &CityStay{City: city, Area: a.Seq, Level: a.Level, AreaUntil: a.Until, Unverified: true}
+				best[k] = cs
+				keys = append(keys, k)
+			}
+			if !v.Unverified {
+				cs.Unverified = false
+			}
+			if cs.LastVisit == 0 || v.From.After(cs.At) {
+				cs.LastVisit, cs.At = v.Seq, v.From
+			}
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].city != keys[j].city {
+			return keys[i].city < keys[j].city
+		}
+		return keys[i].area < keys[j].area
+	})
+	out := make([]CityStay, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, *best[k])
+	}
+	return out
+}

@@ -1,0 +1,70 @@
+package health
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EventKind names what an event records. Values are stored; never renumber.
+type EventKind uint8
+
+// The event kinds. The list is append-only.
+const (
+	EvPersonEnrolled  EventKind = 1 // a person was enrolled (identity is in the vault, not the event)
+	EvPlaceRegistered EventKind = 2 // a place was registered
+	EvVisit           EventKind = 3 // a person was at a place (scan, self-report, investigation, manifest)
+	EvTestResult      EventKind = 4 // a lab result for a sample
+	EvTestCorrected   EventKind = 5 // a lab corrected an earlier result for the same sample
+	EvRiskDeclared    EventKind = 6 // a risk area was declared
+	EvRiskLifted      EventKind = 7 // a risk area was lifted before its expiry
+)
+
+var eventKindNames = map[EventKind]string{
+	EvPersonEnrolled:  "person_enrolled",
+	EvPlaceRegistered: "place_registered",
+	EvVisit:           "visit",
+	EvTestResult:      "test_result",
+	EvTestCorrected:   "test_corrected",
+	EvRiskDeclared:    "risk_area_declared",
+	EvRiskLifted:      "risk_area_lifted",
+}
+
+// String returns the kind's stable name.
+func (k EventKind) String() string {
+	if s, ok := eventKindNames[k]; ok {
+		return s
+	}
+	return "kind_" + strconv.Itoa(int(k))
+}
+
+// Event is one entry of the append-only event log, the system of record.
+// Columns that the hot paths need are typed fields; kind-specific details
+// are in Data (JSON). Person and Place are internal indexes (0 = none).
+type Event struct {
+	Seq      uint64    // position in the log, assigned on append; also the event id
+	Kind     EventKind //
+	At       time.Time // the time the event is about (visit start, sampling time, declaration)
+	Until    time.Time // end of the interval the event covers (visit end, risk area expiry), or zero
+	Recorded time.Time // when the node appended it
+	Person   uint32    // person index, or 0
+	Place    uint32    // place index, or 0
+	Region   uint32    // packed region code (see region.Pack), or 0
+	Ref      uint64    // a referenced event (the corrected result, the lifted area), or 0
+	Aux      int64     // a small kind-specific number (visit source, test result)
+	Actor    string    // who: staff account, "person:<id>", or "lab:<id>"
+	Batch    string    // the submission this event came in
+	Data     []byte    // kind-specific JSON, or nil
+}
+
+// EventID formats an event sequence number as the public event id ("e42").
+func EventID(seq uint64) string { return "e" + strconv.FormatUint(seq, 10) }
+
+// ParseEventID parses a public event id; ok is false if s is not one.
+func ParseEventID(s string) (uint64, bool) {
+	if !strings.HasPrefix(s, "e") {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(s[1:], 10, 64)
+	return n, err == nil && n > 0
+}

@@ -1,0 +1,409 @@
+// Package node is the service layer of one healthcode node: it validates
+// commands, appends their events to the store (group commit, durable before
+// acknowledgement), keeps the in-memory views current (persons, places, the
+// visit index, test results, risk areas, codes) and re-evaluates codes when
+// evidence or time changes them. Every backend goes through it, so the
+// business rules live in one place.
+package node
+
+import (
+	"container/heap"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"healthcode/internal/health"
+	"healthcode/internal/identity"
+	"healthcode/internal/region"
+	"healthcode/internal/sqlite"
+	"healthcode/internal/trace"
+)
+
+// Config configures a node. Zero values take the documented defaults.
+type Config struct {
+	Store    *sqlite.DB
+	Vault    *identity.Vault
+	Regions  *region.Table
+	Ruleset  *health.Ruleset
+	Now      func() time.Time // default time.Now
+	Logger   *slog.Logger     // default slog.Default()
+	Registry prometheus.Registerer
+
+	CodeTTL       time.Duration // how long a displayed code stays valid at most; default 24h
+	ClockSkew     time.Duration // how far in the future a visit or sample may be; default 5m
+	MaxGroup      int           // most events in one group commit; default 20000
+	QueueCapacity int           // write requests waiting; default 4096
+}
+
+// Node is one running node. Create it with Open; call Run to start the
+// writer, and Close after Run returns.
+type Node struct {
+	cfg     Config
+	store   *sqlite.DB
+	vault   *identity.Vault
+	regions *region.Table
+	rules   *health.Ruleset
+	log     *slog.Logger
+	now     func() time.Time
+
+	writes  chan *writeReq
+	running atomic.Bool
+	stopped chan struct{}
+
+	// The views. mu guards everything below except codes (lock-free reads)
+	// and the atomic counters. Only the writer goroutine mutates them.
+	mu       sync.RWMutex
+	persons  []personView // by person index; [0] unused
+	byIDHash map[[32]byte]uint32
+	places   []health.Place // by place index; [0] unused
+	visits   *trace.Index
+	tests    map[uint32][]health.TestResult
+	samples  map[sampleKey]sampleState
+	areas    []health.RiskArea
+	lastSeq  uint64
+	nPersons atomic.Uint32
+	nPlaces  atomic.Uint32
+	nEvents  atomic.Uint64
+	nTests   atomic.Uint64
+
+	codes *codeView
+	due   dueHeap // owned by the writer goroutine
+
+	m metrics
+}
+
+type personView struct {
+	home uint32 // packed region
+}
+
+type sampleKey struct{ lab, sample string }
+
+type sampleState struct {
+	seq     uint64
+	person  uint32
+	at      int64 // unix ms
+	result  health.Result
+	history int // number of versions
+}
+
+// Open builds a node over an open store: it replays every event into the
+// views and evaluates every code that has evidence. It returns an error if
+// the store cannot be read or an event cannot be applied.
+func Open(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.Store == nil || cfg.Vault == nil || cfg.Regions == nil || cfg.Ruleset == nil {
+		return nil, errors.New("node: Store, Vault, Regions and Ruleset are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.CodeTTL <= 0 {
+		cfg.CodeTTL = 24 * time.Hour
+	}
+	if cfg.ClockSkew <= 0 {
+		cfg.ClockSkew = 5 * time.Minute
+	}
+	if cfg.MaxGroup <= 0 {
+		cfg.MaxGroup = 20000
+	}
+	if cfg.QueueCapacity <= 0 {
+		cfg.QueueCapacity = 4096
+	}
+	n := &Node{
+		cfg: cfg, store: cfg.Store, vault: cfg.Vault, regions: cfg.Regions, rules: cfg.Ruleset,
+		log: cfg.Logger, now: cfg.Now,
+		writes:   make(chan *writeReq, cfg.QueueCapacity),
+		stopped:  make(chan struct{}),
+		persons:  make([]personView, 1),
+		byIDHash: map[[32]byte]uint32{},
+		places:   make([]health.Place, 1),
+		visits:   trace.New(),
+		tests:    map[uint32][]health.TestResult{},
+		samples:  map[sampleKey]sampleState{},
+		codes:    newCodeView(),
+	}
+	n.m = newMetrics(cfg.Registry, n)
+	start := time.Now()
+	if err := n.rebuild(ctx); err != nil {
+		return nil, err
+	}
+	n.log.Info("views rebuilt", "events", n.nEvents.Load(), "persons", n.nPersons.Load(),
+		"places", n.nPlaces.Load(), "visits", n.visits.Len(), "took", time.Since(start).Round(time.Millisecond))
+	return n, nil
+}
+
+// rebuild replays the event log into empty views, then evaluates the codes
+// of every person with evidence.
+func (n *Node) rebuild(ctx context.Context) error {
+	err := n.store.Identities(ctx, func(p uint32, h [32]byte) error {
+		n.byIDHash[h] = p
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	affected := map[uint32]struct{}{}
+	err = n.store.Scan(ctx, 0, func(e *health.Event) error {
+		if err := n.apply(e, nil); err != nil {
+			return fmt.Errorf("node: replay event %d: %w", e.Seq, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	now := n.now()
+	for p := range n.tests {
+		affected[p] = struct{}{}
+	}
+	for _, a := range n.areas {
+		n.areaAffected(a, now, affected)
+	}
+	for p := range affected {
+		if err := n.evaluate(p, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apply folds one event into the views. It is the only place views change,
+// both at start-up and for new events, so views are a function of the log.
+// If affected is not nil, persons whose code may change are added to it.
+func (n *Node) apply(e *health.Event, affected map[uint32]struct{}) error {
+	switch e.Kind {
+	case health.EvPersonEnrolled:
+		if int(e.Person) != len(n.persons) {
+			return fmt.Errorf("person index %d out of order (next is %d)", e.Person, len(n.persons))
+		}
+		n.persons = append(n.persons, personView{home: e.Region})
+		n.codes.ensure(e.Person)
+		n.codes.counts[health.Green].Add(1)
+		n.nPersons.Store(e.Person)
+	case health.EvPlaceRegistered:
+		if int(e.Place) != len(n.places) {
+			return fmt.Errorf("place index %d out of order (next is %d)", e.Place, len(n.places))
+		}
+		var pl health.Place
+		if err := json.Unmarshal(e.Data, &pl); err != nil {
+			return fmt.Errorf("place data: %w", err)
+		}
+		pl.Index, pl.Registered, pl.Seq = e.Place, e.At, e.Seq
+		n.places = append(n.places, pl)
+		n.nPlaces.Store(e.Place)
+	case health.EvVisit:
+		v := health.Visit{Seq: e.Seq, Person: e.Person, Place: e.Place, From: e.At, To: e.Until,
+			Source: health.VisitSource(e.Aux & 3), Unverified: e.Aux&4 != 0}
+		n.visits.Add(v)
+		if affected != nil && len(n.areas) > 0 && n.visitMayMatter(v) {
+			affected[e.Person] = struct{}{}
+		}
+	case health.EvTestResult, health.EvTestCorrected:
+		var d testData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return fmt.Errorf("test data: %w", err)
+		}
+		k := sampleKey{d.Lab, d.Sample}
+		prev, had := n.samples[k]
+		t := health.TestResult{Seq: e.Seq, Lab: d.Lab, SampleID: d.Sample, Person: e.Person, SampledAt: e.At,
+			Result: health.Result(e.Aux), Corrects: e.Ref}
+		if had {
+			// A correction replaces the sample's earlier version (kept in the log).
+			list := n.tests[prev.person]
+			for i := range list {
+				if list[i].Seq == prev.seq {
+					list = append(list[:i], list[i+1:]...)
+					break
+				}
+			}
+			n.tests[prev.person] = list
+			if len(list) == 0 {
+				delete(n.tests, prev.person)
+			}
+			if affected != nil {
+				affected[prev.person] = struct{}{}
+			}
+		}
+		n.tests[e.Person] = append(n.tests[e.Person], t)
+		n.samples[k] = sampleState{seq: e.Seq, person: e.Person, at: e.At.UnixMilli(), result: t.Result, history: prev.history + 1}
+		n.nTests.Add(1)
+		if affected != nil {
+			affected[e.Person] = struct{}{}
+		}
+	case health.EvRiskDeclared:
+		a := health.RiskArea{Seq: e.Seq, Region: region.Unpack(e.Region), Level: health.RiskLevel(e.Aux), From: e.At, Until: e.Until}
+		n.areas = append(n.areas, a)
+		if affected != nil {
+			n.areaAffected(a, n.now(), affected)
+		}
+	case health.EvRiskLifted:
+		for i := range n.areas {
+			if n.areas[i].Seq == e.Ref {
+				if e.At.Before(n.areas[i].Until) {
+					n.areas[i].Until = e.At
+				}
+				n.areas[i].Lifted = e.Seq
+				if affected != nil {
+					n.areaAffected(n.areas[i], n.now(), affected)
+				}
+			}
+		}
+	default:
+		return fmt.Errorf("unknown event kind %d", e.Kind)
+	}
+	n.lastSeq = e.Seq
+	n.nEvents.Add(1)
+	return nil
+}
+
+type testData struct {
+	Lab    string `json:"lab"`
+	Sample string `json:"sample_id"`
+}
+
+// lookback is how far back evidence from visits can matter.
+func (n *Node) lookback() time.Duration {
+	d := 7 * 24 * time.Hour
+	for _, k := range []string{"stay_window", "star_window"} {
+		if v, ok := n.rules.Params[k].(string); ok {
+			if p, err := time.ParseDuration(v); err == nil && p > d {
+				d = p
+			}
+		}
+	}
+	return d
+}
+
+// visitMayMatter reports whether a new visit could change its person's code:
+// some risk area lies in the same city as the place.
+func (n *Node) visitMayMatter(v health.Visit) bool {
+	pr := n.places[v.Place].Region
+	city := n.cityOf(pr)
+	for _, a := range n.areas {
+		if n.regions.Contains(city, a.Region) || n.regions.Contains(a.Region, pr) {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Node) cityOf(code string) string {
+	if r, ok := n.regions.CityOf(code); ok {
+		return r.Code
+	}
+	return code
+}
+
+// areaAffected adds to out every person who visited the area's city since
+// the look-back window (covering both stays and stars).
+func (n *Node) areaAffected(a health.RiskArea, now time.Time, out map[uint32]struct{}) {
+	city := n.cityOf(a.Region)
+	cityP, err1 := region.Pack(city)
+	areaP, err2 := region.Pack(a.Region)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	from := now.Add(-n.lookback())
+	if a.From.Add(-n.lookback()).Before(from) {
+		from = a.From.Add(-n.lookback())
+	}
+	far := now.Add(366 * 24 * time.Hour)
+	for i := 1; i < len(n.places); i++ {
+		pl := &n.places[i]
+		pp, err := region.Pack(pl.Region)
+		if err != nil || !(n.regions.ContainsPacked(cityP, pp) || n.regions.ContainsPacked(areaP, pp)) {
+			continue
+		}
+		n.visits.PersonsAtPlace(uint32(i), from, far, func(p uint32) { out[p] = struct{}{} })
+	}
+}
+
+// evidence gathers a person's evidence at now. The caller holds mu (read or
+// write) or is the writer goroutine.
+func (n *Node) evidence(p uint32, now time.Time) *health.Evidence {
+	ev := &health.Evidence{Tests: n.tests[p]}
+	if len(n.areas) == 0 {
+		return ev
+	}
+	vs := n.visits.ByPerson(p, now.Add(-n.lookback()), now.Add(366*24*time.Hour))
+	if len(vs) == 0 {
+		return ev
+	}
+	placeRegion := func(i uint32) string { return n.places[i].Region }
+	ev.Stays = health.JoinStays(vs, placeRegion, n.areas, n.regions.Contains)
+	win := 7 * 24 * time.Hour
+	if d, ok := n.rules.Params["star_window"].(string); ok {
+		if p, err := time.ParseDuration(d); err == nil {
+			win = p
+		}
+	}
+	ev.CityStays = health.JoinCityStays(vs, placeRegion, n.cityOf, n.areas, n.regions.Contains, now, win)
+	return ev
+}
+
+// evaluate recomputes one person's code and schedules its next change.
+// Only the writer goroutine (or rebuild, before Run) calls it.
+func (n *Node) evaluate(p uint32, now time.Time) error {
+	ev := n.evidence(p, now)
+	code, err := n.rules.Evaluate(ev, now)
+	if err != nil {
+		return fmt.Errorf("node: evaluate %s: %w", health.PersonID(p), err)
+	}
+	var lastRes health.Result
+	var lastAt time.Time
+	for _, t := range ev.Tests {
+		if t.SampledAt.After(lastAt) {
+			lastAt, lastRes = t.SampledAt, t.Result
+		}
+	}
+	n.codes.set(p, &code, lastRes, lastAt)
+	n.m.evaluations.Inc()
+	if !code.NextEval.IsZero() {
+		heap.Push(&n.due, dueItem{at: code.NextEval, person: p})
+	}
+	return nil
+}
+
+// dueItem is a scheduled re-evaluation.
+type dueItem struct {
+	at     time.Time
+	person uint32
+}
+
+type dueHeap []dueItem
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(dueItem)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
+}
+
+// runDue re-evaluates every person whose scheduled time has come. Entries
+// made stale by a later evaluation are skipped.
+func (n *Node) runDue(now time.Time) {
+	for n.due.Len() > 0 && !n.due[0].at.After(now) {
+		it := heap.Pop(&n.due).(dueItem)
+		st := n.codes.load(it.person)
+		if next := st.nextEval(); next.IsZero() || next.After(now) {
+			continue // re-evaluated since; a newer entry exists or none is needed
+		}
+		if err := n.evaluate(it.person, now); err != nil {
+			n.log.Error("scheduled re-evaluation", "person", health.PersonID(it.person), "err", err)
+		}
+		n.m.scheduled.Inc()
+	}
+}

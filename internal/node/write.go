@@ -1,0 +1,238 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"healthcode/internal/health"
+	"healthcode/internal/sqlite"
+)
+
+// ErrStopped is returned by writes submitted after the node stopped.
+var ErrStopped = &health.Error{Kind: health.Unavailable, Code: "stopping", Message: "the node is shutting down"}
+
+// group is the transaction being assembled by the writer goroutine from one
+// or more write requests (group commit). It overlays the uniqueness state
+// that requests in the same group must see from each other.
+type group struct {
+	now        time.Time
+	events     []health.Event
+	ids        []sqlite.IdentityRow
+	nextSeq    uint64
+	nextPerson uint32
+	nextPlace  uint32
+	idHashes   map[[32]byte]uint32
+	samples    map[sampleKey]sampleState
+}
+
+func (g *group) add(e health.Event) uint64 {
+	e.Seq = g.nextSeq
+	g.nextSeq++
+	if e.Recorded.IsZero() {
+		e.Recorded = g.now
+	}
+	g.events = append(g.events, e)
+	return e.Seq
+}
+
+// writeReq is one command for the writer. prepare runs on the writer
+// goroutine with exclusive write access to the views; it validates against
+// the current state and appends events to the group. It must return an
+// error before adding anything, or add everything. done receives the
+// outcome after the group is durable and applied.
+type writeReq struct {
+	prepare func(g *group) error
+	after   func() // runs on the writer after apply, before done (optional)
+	done    chan error
+}
+
+// submit hands a request to the writer and waits for its outcome.
+func (n *Node) submit(ctx context.Context, prepare func(g *group) error, after func()) error {
+	if !n.running.Load() {
+		return ErrStopped
+	}
+	req := &writeReq{prepare: prepare, after: after, done: make(chan error, 1)}
+	select {
+	case n.writes <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.stopped:
+		return ErrStopped
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-n.stopped:
+		// The writer finishes every request it took before it stops.
+		select {
+		case err := <-req.done:
+			return err
+		default:
+			return ErrStopped
+		}
+	}
+}
+
+// Run is the writer: it takes write requests, commits them in groups, applies
+// them to the views and re-evaluates affected codes, and runs scheduled
+// re-evaluations. It returns when ctx is cancelled, after finishing the
+// requests it has taken.
+func (n *Node) Run(ctx context.Context) error {
+	n.running.Store(true)
+	defer close(n.stopped)
+	defer n.running.Store(false)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		n.resetTimer(timer)
+		select {
+		case <-ctx.Done():
+			n.running.Store(false)
+			// Drain what was queued before the stop so no caller hangs.
+			for {
+				select {
+				case req := <-n.writes:
+					n.commitGroup([]*writeReq{req})
+				default:
+					return nil
+				}
+			}
+		case <-timer.C:
+			n.runDue(n.now())
+		case req := <-n.writes:
+			reqs := []*writeReq{req}
+		drain:
+			for len(reqs) < 4096 {
+				select {
+				case r := <-n.writes:
+					reqs = append(reqs, r)
+				default:
+					break drain
+				}
+			}
+			n.commitGroup(reqs)
+		}
+	}
+}
+
+func (n *Node) resetTimer(t *time.Timer) {
+	if !t.Stop() {
+		select {
+		case <-t.C:
+		default:
+		}
+	}
+	d := time.Hour
+	if n.due.Len() > 0 {
+		d = n.due[0].at.Sub(n.now())
+		if d < 0 {
+			d = 0
+		}
+		if d > time.Hour {
+			d = time.Hour
+		}
+	}
+	t.Reset(d)
+}
+
+// commitGroup prepares, commits and applies a group of requests. Requests
+// whose prepare fails are answered at once and add nothing.
+func (n *Node) commitGroup(reqs []*writeReq) {
+	g := &group{now: n.now(), nextSeq: n.lastSeq + 1,
+		nextPerson: uint32(len(n.persons)), nextPlace: uint32(len(n.places)),
+		idHashes: map[[32]byte]uint32{}, samples: map[sampleKey]sampleState{}}
+	ok := reqs[:0:0]
+	for _, r := range reqs {
+		mark, idMark, seqMark, pMark, plMark := len(g.events), len(g.ids), g.nextSeq, g.nextPerson, g.nextPlace
+		if err := r.prepare(g); err != nil {
+			g.events, g.ids, g.nextSeq, g.nextPerson, g.nextPlace = g.events[:mark], g.ids[:idMark], seqMark, pMark, plMark
+			r.done <- err
+			continue
+		}
+		ok = append(ok, r)
+		if len(g.events) >= n.cfg.MaxGroup {
+			break
+		}
+	}
+	// Requests left over by the size cap go back to the front of the next group.
+	if len(ok) > 0 && len(g.events) >= n.cfg.MaxGroup {
+		rest := reqs[indexOf(reqs, ok[len(ok)-1])+1:]
+		defer func() {
+			if len(rest) > 0 {
+				n.commitGroup(rest)
+			}
+		}()
+	}
+	if len(ok) == 0 {
+		return
+	}
+	if len(g.events) > 0 {
+		start := time.Now()
+		if err := n.store.Append(context.Background(), g.events, g.ids); err != nil {
+			n.log.Error("group commit failed", "events", len(g.events), "err", err)
+			e := &health.Error{Kind: health.Unavailable, Code: "store_unavailable", Message: "the write could not be made durable; nothing was recorded", Err: err}
+			for _, r := range ok {
+				r.done <- e
+			}
+			return
+		}
+		n.m.commits.Observe(time.Since(start).Seconds())
+		n.m.groupSize.Observe(float64(len(g.events)))
+	}
+	affected := map[uint32]struct{}{}
+	n.mu.Lock()
+	var applyErr error
+	for i := range g.events {
+		if err := n.apply(&g.events[i], affected); err != nil && applyErr == nil {
+			applyErr = err
+		}
+		n.m.events.WithLabelValues(g.events[i].Kind.String()).Inc()
+	}
+	n.mu.Unlock()
+	if applyErr != nil {
+		// The events are durable and will be replayed at the next start; the
+		// views may lag until then. This indicates a bug, not bad input.
+		n.log.Error("apply committed events", "err", applyErr)
+	}
+	now := n.now()
+	for p := range affected {
+		if err := n.evaluate(p, now); err != nil {
+			n.log.Error("evaluate", "err", err)
+		}
+	}
+	for _, r := range ok {
+		if r.after != nil {
+			r.after()
+		}
+		r.done <- nil
+	}
+}
+
+func indexOf(reqs []*writeReq, r *writeReq) int {
+	for i, x := range reqs {
+		if x == r {
+			return i
+		}
+	}
+	return len(reqs) - 1
+}
+
+// Reevaluate runs the scheduled re-evaluations that are due at the node's
+// current time now, on the writer goroutine. (The writer also does this by
+// itself on a timer; tests with an injected clock call it to step time.)
+func (n *Node) Reevaluate(ctx context.Context) error {
+	return n.submit(ctx, func(g *group) error {
+		n.runDue(g.now)
+		return nil
+	}, nil)
+}
+
+func wrapItem(err error, list string, i int) error {
+	var he *health.Error
+	if errors.As(err, &he) {
+		return health.AtField(err, fmt.Sprintf("%s[%d]", list, i))
+	}
+	return err
+}

@@ -2,6 +2,7 @@ package health
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -133,7 +134,7 @@ func (rs *Ruleset) Evaluate(ev *Evidence, now time.Time) (Code, error) {
 		if a.Rule != b.Rule {
 			return a.Rule < b.Rule
 		}
-		return a.Evidence[0] < b.Evidence[0]
+		return slices.Compare(a.Evidence, b.Evidence) < 0
 	})
 	return code, nil
 }
@@ -227,10 +228,12 @@ func JoinCityStays(visits []Visit, placeRegion func(uint32) string, cityOf func(
 				best[k] = cs
 				keys = append(keys, k)
 			}
-			if !v.Unverified {
-				cs.Unverified = false
-			}
-			if cs.LastVisit == 0 || v.From.After(cs.At) {
+			// The latest verified visit decides; an unverified scan never
+			// extends a star that a verified visit started.
+			switch {
+			case !v.Unverified && (cs.Unverified || v.From.After(cs.At)):
+				cs.LastVisit, cs.At, cs.Unverified = v.Seq, v.From, false
+			case v.Unverified && cs.Unverified && (cs.LastVisit == 0 || v.From.After(cs.At)):
 				cs.LastVisit, cs.At = v.Seq, v.From
 			}
 		}

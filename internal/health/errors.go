@@ -15,15 +15,15 @@ type Kind uint8
 
 // The error kinds.
 const (
-	Other        Kind = iota // unclassified; treated as internal
-	Invalid                  // the request is malformed or a field is wrong (400)
-	Unauthorized             // no or bad credentials (401)
-	Permission               // authenticated but not allowed (403)
-	NotFound                 // the named object does not exist (404)
-	Conflict                 // the request conflicts with the current state (409)
-	Unprocessable            // well-formed but semantically refused (422)
-	Internal                 // a fault of the system (500)
-	Unavailable              // the node is shutting down or overloaded (503)
+	Other         Kind = iota // unclassified; treated as internal
+	Invalid                   // the request is malformed or a field is wrong (400)
+	Unauthorized              // no or bad credentials (401)
+	Permission                // authenticated but not allowed (403)
+	NotFound                  // the named object does not exist (404)
+	Conflict                  // the request conflicts with the current state (409)
+	Unprocessable             // well-formed but semantically refused (422)
+	Internal                  // a fault of the system (500)
+	Unavailable               // the node is shutting down or overloaded (503)
 )
 
 var kindNames = [...]string{"other", "invalid", "unauthorized", "permission", "not_found", "conflict", "unprocessable", "internal", "unavailable"}

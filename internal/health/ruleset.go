@@ -1,6 +1,7 @@
 package health
 
 import (
+	"bytes"
 	_ "embed"
 	"fmt"
 	"sort"
@@ -60,12 +61,12 @@ type Ruleset struct {
 }
 
 type rulesetFile struct {
-	ID         string            `yaml:"id"`
-	Version    int               `yaml:"version"`
-	Published  time.Time         `yaml:"published"`
-	Title      map[string]string `yaml:"title"`
-	Params     map[string]any    `yaml:"params"`
-	Rules      []struct {
+	ID        string            `yaml:"id"`
+	Version   int               `yaml:"version"`
+	Published time.Time         `yaml:"published"`
+	Title     map[string]string `yaml:"title"`
+	Params    map[string]any    `yaml:"params"`
+	Rules     []struct {
 		ID      string            `yaml:"id"`
 		Version int               `yaml:"version"`
 		Title   map[string]string `yaml:"title"`
@@ -99,7 +100,9 @@ func NationalRuleset() (*Ruleset, error) { return ParseRuleset(nationalYAML) }
 // timestamp).
 func ParseRuleset(src []byte) (*Ruleset, error) {
 	var f rulesetFile
-	if err := yaml.Unmarshal(src, &f); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
 		return nil, Errorf(Invalid, "invalid_ruleset", "", "YAML: %v", err)
 	}
 	if f.ID == "" || f.Version < 1 {

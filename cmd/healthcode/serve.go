@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"healthcode/internal/health"
+	"healthcode/internal/httpapi"
+	"healthcode/internal/identity"
+	"healthcode/internal/node"
+	"healthcode/internal/region"
+	"healthcode/internal/sqlite"
+	"healthcode/internal/web"
+)
+
+// serveConfig is the configuration of a running node, read only here in cmd.
+type serveConfig struct {
+	Addr       string
+	Data       string
+	Key        string // hex master key; empty: DATA/node.key
+	AdminToken string
+	LogLevel   string
+	Now        func() time.Time
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfg := serveConfig{}
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&cfg.Data, "data", "healthcode-data", "data directory (created if missing)")
+	fs.StringVar(&cfg.Key, "key", "", "master key, 64 hex digits (default: DATA/node.key, created at first start)")
+	fs.StringVar(&cfg.AdminToken, "admin-token", "", "staff bearer token (default: a random one, printed at start)")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	if cfg.AdminToken == "" {
+		cfg.AdminToken = randomToken()
+		fmt.Fprintf(stderr, "staff token (set HEALTHCODE_ADMIN_TOKEN to choose one): %s\n", cfg.AdminToken)
+	}
+	rn, err := startNode(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "healthcode %s serving on http://%s (data %s)\n", version, rn.Addr, cfg.Data)
+	return rn.Wait()
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Sprintf("--log-level: %q is not debug, info, warn or error", level)}
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func randomToken() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	return "st_" + hex.EncodeToString(b)
+}
+
+// runningNode is a started node: store, writer and HTTP server.
+type runningNode struct {
+	Addr  string
+	Node  *node.Node
+	store *sqlite.DB
+	errc   chan error
+	done   chan struct{}
+	cancel context.CancelFunc
+}
+
+// startNode opens the data directory, replays the log, starts the writer and
+// the HTTP server. The node stops when ctx is cancelled; Wait returns then.
+func startNode(ctx context.Context, cfg serveConfig, log *slog.Logger) (*runningNode, error) {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	key, err := identity.LoadOrCreateKey(cfg.Data, cfg.Key)
+	if err != nil {
+		return nil, err
+	}
+	vault, err := identity.NewVault(key)
+	if err != nil {
+		return nil, err
+	}
+	regions, err := region.Default()
+	if err != nil {
+		return nil, err
+	}
+	rules, err := health.NationalRuleset()
+	if err != nil {
+		return nil, fmt.Errorf("national ruleset: %w", err)
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(cfg.Data, "healthcode.db"))
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n, err := node.Open(ctx, node.Config{Store: store, Vault: vault, Regions: regions, Ruleset: rules, Logger: log, Registry: reg, Now: cfg.Now})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	api := httpapi.New(httpapi.Config{Node: n, Logger: log, AdminToken: cfg.AdminToken, Gatherer: reg, Registry: reg,
+		Version: version, Web: web.New(web.Config{Node: n, Regions: regions})})
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	ctx, cancel := context.WithCancel(ctx)
+	rn := &runningNode{Addr: ln.Addr().String(), Node: n, store: store, errc: make(chan error, 2), done: make(chan struct{}), cancel: cancel}
+	writerCtx, stopWriter := context.WithCancel(context.Background())
+	writerDone := make(chan error, 1)
+	go func() { writerDone <- n.Run(writerCtx) }()
+	httpDone := make(chan error, 1)
+	go func() {
+		err := srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		httpDone <- err
+	}()
+	go func() {
+		defer close(rn.done)
+		var first error
+		select {
+		case <-ctx.Done():
+		case first = <-httpDone:
+			httpDone <- nil
+		}
+		// Stop taking requests, let running ones finish, then stop the writer
+		// (it drains what it took) and close the store.
+		shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		if err := srv.Shutdown(shutCtx); err != nil && first == nil {
+			first = err
+		}
+		cancel()
+		<-httpDone
+		stopWriter()
+		if err := <-writerDone; err != nil && first == nil {
+			first = err
+		}
+		if err := store.Close(); err != nil && first == nil {
+			first = err
+		}
+		log.Info("stopped")
+		cancel()
+		rn.errc <- first
+	}()
+	return rn, nil
+}
+
+// Wait blocks until the node has stopped and returns the first error.
+func (rn *runningNode) Wait() error {
+	<-rn.done
+	return <-rn.errc
+}

@@ -1,0 +1,188 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"healthcode/internal/health"
+	"healthcode/internal/node"
+)
+
+type enrolBody struct {
+	IDNumber   string      `json:"id_number"`
+	Name       string      `json:"name"`
+	Phone      string      `json:"phone"`
+	HomeRegion string      `json:"home_region"`
+	Persons    []enrolBody `json:"persons"`
+}
+
+type enrolled struct {
+	PersonID string `json:"person_id"`
+	Token    string `json:"token"`
+	Existing bool   `json:"existing"`
+}
+
+// enrol: a single person enrols themselves (no token needed) and gets their
+// token; a batch {"persons":[...]} needs staff.
+func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
+	var b enrolBody
+	if err := decode(w, r, &b); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	actor := "self"
+	in := []node.Enrolment{{IDNumber: b.IDNumber, Name: b.Name, Phone: b.Phone, HomeRegion: b.HomeRegion}}
+	if b.Persons != nil {
+		c, err := s.staff(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if b.IDNumber != "" || b.Name != "" {
+			s.writeError(w, r, health.Errorf(health.Invalid, "ambiguous_body", "persons", "send one person or a persons batch, not both"))
+			return
+		}
+		actor = c.Actor()
+		in = make([]node.Enrolment, len(b.Persons))
+		for i, p := range b.Persons {
+			if p.Persons != nil {
+				s.writeError(w, r, health.Errorf(health.Invalid, "unknown_field", fmt.Sprintf("persons[%d].persons", i), "is not a field of a person"))
+				return
+			}
+			in[i] = node.Enrolment{IDNumber: p.IDNumber, Name: p.Name, Phone: p.Phone, HomeRegion: p.HomeRegion}
+		}
+	}
+	res, err := s.n.Enrol(r.Context(), actor, in)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if b.Persons == nil {
+		status := http.StatusCreated
+		if res[0].Existing {
+			status = http.StatusOK
+		}
+		writeJSON(w, status, enrolled{PersonID: health.PersonID(res[0].Person), Token: res[0].Token, Existing: res[0].Existing})
+		return
+	}
+	out := make([]enrolled, len(res))
+	for i, e := range res {
+		out[i] = enrolled{PersonID: health.PersonID(e.Person), Token: e.Token, Existing: e.Existing}
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"persons": out})
+}
+
+// code serves a person's code. The response is built by hand: it is the
+// hottest path of the system.
+func (s *Server) code(w http.ResponseWriter, r *http.Request) {
+	p, err := pathPerson(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.caller(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !c.Staff && c.Person != p {
+		s.writeError(w, r, health.Errorf(health.Permission, "not_your_code", "id", "a person token shows only its own code"))
+		return
+	}
+	v, err := s.n.Code(p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	buf := make([]byte, 0, 512)
+	buf = AppendCodeJSON(buf, &v)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(len(buf)))
+	w.Write(buf)
+}
+
+// AppendCodeJSON appends the JSON of a code view to buf.
+func AppendCodeJSON(buf []byte, v *node.CodeView) []byte {
+	pid := health.PersonID(v.Person)
+	buf = append(buf, `{"person_id":"`...)
+	buf = append(buf, pid...)
+	buf = append(buf, `","colour":"`...)
+	buf = append(buf, v.Colour.String()...)
+	buf = append(buf, `","star":`...)
+	buf = strconv.AppendBool(buf, v.Star)
+	buf = append(buf, `,"reasons":[`...)
+	for i, rs := range v.Reasons {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `{"rule":`...)
+		buf = strconv.AppendQuote(buf, rs.Rule)
+		buf = append(buf, `,"rule_version":`...)
+		buf = strconv.AppendInt(buf, int64(rs.RuleVersion), 10)
+		buf = append(buf, `,"colour":"`...)
+		buf = append(buf, rs.Colour.String()...)
+		buf = append(buf, `","star":`...)
+		buf = strconv.AppendBool(buf, rs.Star)
+		buf = append(buf, `,"title":{"zh":`...)
+		buf = strconv.AppendQuote(buf, rs.Title["zh"])
+		buf = append(buf, `,"en":`...)
+		buf = strconv.AppendQuote(buf, rs.Title["en"])
+		buf = append(buf, `},"evidence":[`...)
+		for j, e := range rs.Evidence {
+			if j > 0 {
+				buf = append(buf, ',')
+			}
+			buf = append(buf, '"')
+			buf = append(buf, health.EventID(e)...)
+			buf = append(buf, '"')
+		}
+		buf = append(buf, ']')
+		if !rs.Until.IsZero() {
+			buf = append(buf, `,"until":"`...)
+			buf = rs.Until.UTC().AppendFormat(buf, time.RFC3339)
+			buf = append(buf, '"')
+		}
+		buf = append(buf, '}')
+	}
+	buf = append(buf, `],"last_test":`...)
+	if v.LastResult == health.NoResult {
+		buf = append(buf, "null"...)
+	} else {
+		buf = append(buf, `{"result":"`...)
+		buf = append(buf, v.LastResult.String()...)
+		buf = append(buf, `","sampled_at":"`...)
+		buf = v.LastTestAt.UTC().AppendFormat(buf, time.RFC3339)
+		buf = append(buf, `"}`...)
+	}
+	buf = append(buf, `,"valid_until":"`...)
+	buf = v.ValidUntil.UTC().AppendFormat(buf, time.RFC3339)
+	buf = append(buf, `","ruleset":{"id":`...)
+	buf = strconv.AppendQuote(buf, v.Ruleset)
+	buf = append(buf, `,"version":`...)
+	buf = strconv.AppendInt(buf, int64(v.RulesetVersion), 10)
+	buf = append(buf, `},"qr":"`...)
+	buf = appendUnsignedCodePayload(buf, pid, v)
+	buf = append(buf, `"}`...)
+	return buf
+}
+
+// appendUnsignedCodePayload writes the version-1 code payload
+// "HCU1:<person>:<colour>:<star>:<valid until unix>". It is not signed and
+// no verifier may accept it as proof; the signed format replaces it.
+func appendUnsignedCodePayload(buf []byte, pid string, v *node.CodeView) []byte {
+	buf = append(buf, "HCU1:"...)
+	buf = append(buf, pid...)
+	buf = append(buf, ':')
+	buf = append(buf, v.Colour.String()...)
+	buf = append(buf, ':')
+	if v.Star {
+		buf = append(buf, '1')
+	} else {
+		buf = append(buf, '0')
+	}
+	buf = append(buf, ':')
+	return strconv.AppendInt(buf, v.ValidUntil.Unix(), 10)
+}

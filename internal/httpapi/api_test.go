@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,34 +18,20 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
-	"healthcode/internal/health"
 	"healthcode/internal/httpapi"
-	"healthcode/internal/identity"
-	"healthcode/internal/node"
-	"healthcode/internal/region"
-	"healthcode/internal/sqlite"
+	"healthcode/internal/nodetest"
 )
 
 const adminToken = "test-staff-token"
-
-// clock is an injectable, steppable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // env is a running node behind a real HTTP server on a loopback port, with
 // every response checked against openapi.yaml.
 type env struct {
 	t      *testing.T
 	srv    *httptest.Server
-	node   *node.Node
-	clock  *clock
+	node   *nodetest.Node
+	clock  *nodetest.Clock
 	router routers.Router
-	spec   *openapi3.T
 	close  func()
 }
 
@@ -57,50 +42,21 @@ func newEnv(t *testing.T) *env {
 
 func newEnvAt(t *testing.T, dir string) *env {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "healthcode.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := identity.LoadOrCreateKey(dir, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	vault, _ := identity.NewVault(key)
-	regions, err := region.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := health.NationalRuleset()
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := &clock{t: time.Date(2022, 6, 11, 2, 0, 0, 0, time.UTC)}
-	n, err := node.Open(ctx, node.Config{Store: store, Vault: vault, Regions: regions, Ruleset: rules, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Node: n, AdminToken: adminToken}))
+	n := nodetest.Start(t, dir, nil)
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Node: n.Node, AdminToken: adminToken}))
 	var once sync.Once
 	closeAll := func() {
 		once.Do(func() {
 			srv.Close()
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("node.Run: %v", err)
-			}
-			store.Close()
+			n.Close()
 		})
 	}
 	t.Cleanup(closeAll)
-	loader := openapi3.NewLoader()
-	spec, err := loader.LoadFromData(httpapi.OpenAPI())
+	spec, err := openapi3.NewLoader().LoadFromData(httpapi.OpenAPI())
 	if err != nil {
 		t.Fatalf("load openapi.yaml: %v", err)
 	}
-	if err := spec.Validate(ctx); err != nil {
+	if err := spec.Validate(context.Background()); err != nil {
 		t.Fatalf("openapi.yaml is invalid: %v", err)
 	}
 	spec.Servers = openapi3.Servers{{URL: srv.URL}}
@@ -108,7 +64,7 @@ func newEnvAt(t *testing.T, dir string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, srv: srv, node: n, clock: clk, router: router, spec: spec, close: closeAll}
+	return &env{t: t, srv: srv, node: n, clock: n.Clock, router: router, close: closeAll}
 }
 
 type resp struct {
@@ -204,11 +160,7 @@ func (e *env) validate(req *http.Request, reqBody []byte, res *http.Response, bo
 	}
 }
 
-// idNumber returns a valid ID number for a serial.
-func idNumber(serial int) string {
-	base := fmt.Sprintf("440106%s%03d", "19850611", serial%1000)
-	return base + string(health.IDCheckDigit(base))
-}
+func idNumber(serial int) string { return nodetest.IDNumber(serial) }
 
 func (e *env) enrol(serial int) (id, token string) {
 	e.t.Helper()

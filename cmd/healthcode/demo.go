@@ -241,4 +241,3 @@ func exIndex(loaded *sim.Loaded, id string) int {
 	}
 	return 0
 }
-

@@ -80,9 +80,9 @@ func randomToken() string {
 
 // runningNode is a started node: store, writer and HTTP server.
 type runningNode struct {
-	Addr  string
-	Node  *node.Node
-	store *sqlite.DB
+	Addr   string
+	Node   *node.Node
+	store  *sqlite.DB
 	errc   chan error
 	done   chan struct{}
 	cancel context.CancelFunc

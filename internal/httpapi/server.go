@@ -28,8 +28,8 @@ func OpenAPI() []byte { return append([]byte(nil), openAPI...) }
 type Config struct {
 	Node       *node.Node
 	Logger     *slog.Logger
-	AdminToken string               // the staff bearer token (until staff accounts exist)
-	Gatherer   prometheus.Gatherer  // for /metrics; nil: none
+	AdminToken string                // the staff bearer token (until staff accounts exist)
+	Gatherer   prometheus.Gatherer   // for /metrics; nil: none
 	Registry   prometheus.Registerer // for request metrics; nil: none
 	Version    string
 	Web        http.Handler // the HTML console at /; nil: none

@@ -99,5 +99,7 @@ func IDNumber(serial int) string {
 	return base + string(health.IDCheckDigit(base))
 }
 
-func twoDigits(n int) string   { return string([]byte{byte('0' + n/10), byte('0' + n%10)}) }
-func threeDigits(n int) string { return string([]byte{byte('0' + n/100), byte('0' + n/10%10), byte('0' + n%10)}) }
+func twoDigits(n int) string { return string([]byte{byte('0' + n/10), byte('0' + n%10)}) }
+func threeDigits(n int) string {
+	return string([]byte{byte('0' + n/100), byte('0' + n/10%10), byte('0' + n%10)})
+}

@@ -226,8 +226,8 @@ func (db *DB) Scan(ctx context.Context, after uint64, fn func(e *health.Event) e
 	}
 	defer rows.Close()
 	var (
-		e                                   health.Event
-		seq, kind, at, recorded             int64
+		e                                       health.Event
+		seq, kind, at, recorded                 int64
 		until, person, place, region, ref_, aux sql.NullInt64
 	)
 	for rows.Next() {

@@ -19,10 +19,10 @@ type rec struct {
 }
 
 const (
-	placeMask      = 1<<29 - 1
-	unverifiedBit  = 1 << 29
-	sourceShift    = 30
-	maxPlaceIndex  = placeMask
+	placeMask     = 1<<29 - 1
+	unverifiedBit = 1 << 29
+	sourceShift   = 30
+	maxPlaceIndex = placeMask
 )
 
 // run maps a stretch of consecutive slots to consecutive event sequence

@@ -20,8 +20,8 @@ var messages = map[string]map[string]string{
 		"person_id": "人员编号", "token": "个人令牌", "show": "查看", "reasons": "赋码原因与证据",
 		"evidence": "证据事件", "valid_until": "有效期至", "last_test": "最近核酸", "no_reason": "无异常记录",
 		"code_help": "输入人员编号与个人令牌（登记时返回）查看健康码及其原因。",
-		"unsigned": "此二维码为未签名的第1版载荷，仅供演示，核验点不得据此放行。",
-		"lang": "English", "star_note": "带星号：7天内到访城市有中高风险区",
+		"unsigned":  "此二维码为未签名的第1版载荷，仅供演示，核验点不得据此放行。",
+		"lang":      "English", "star_note": "带星号：7天内到访城市有中高风险区",
 	},
 	"en": {
 		"app": "Health code & tracing", "overview": "Overview", "places": "Place codes", "rules": "Rules", "code": "View a code",
@@ -35,8 +35,8 @@ var messages = map[string]map[string]string{
 		"person_id": "Person id", "token": "Person token", "show": "Show", "reasons": "Reasons and evidence",
 		"evidence": "Evidence events", "valid_until": "Valid until", "last_test": "Last test", "no_reason": "No adverse record",
 		"code_help": "Enter a person id and the person's token (returned at enrolment) to see the code and why.",
-		"unsigned": "This QR holds the unsigned version-1 payload, for demonstration; gates must not accept it.",
-		"lang": "中文", "star_note": "Star: visited a city with a medium/high risk area within 7 days",
+		"unsigned":  "This QR holds the unsigned version-1 payload, for demonstration; gates must not accept it.",
+		"lang":      "中文", "star_note": "Star: visited a city with a medium/high risk area within 7 days",
 	},
 }
 

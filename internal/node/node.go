@@ -54,7 +54,7 @@ type Node struct {
 	now     func() time.Time
 
 	writes  chan *writeReq
-	running atomic.Bool
+	stopping atomic.Bool // set when Run is told to stop; new writes are refused
 	stopped chan struct{}
 
 	// The views. mu guards everything below except codes (lock-free reads)

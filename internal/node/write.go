@@ -50,7 +50,7 @@ type writeReq struct {
 
 // submit hands a request to the writer and waits for its outcome.
 func (n *Node) submit(ctx context.Context, prepare func(g *group) error, after func()) error {
-	if !n.running.Load() {
+	if n.stopping.Load() {
 		return ErrStopped
 	}
 	req := &writeReq{prepare: prepare, after: after, done: make(chan error, 1)}
@@ -80,16 +80,14 @@ func (n *Node) submit(ctx context.Context, prepare func(g *group) error, after f
 // re-evaluations. It returns when ctx is cancelled, after finishing the
 // requests it has taken.
 func (n *Node) Run(ctx context.Context) error {
-	n.running.Store(true)
 	defer close(n.stopped)
-	defer n.running.Store(false)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		n.resetTimer(timer)
 		select {
 		case <-ctx.Done():
-			n.running.Store(false)
+			n.stopping.Store(true)
 			// Drain what was queued before the stop so no caller hangs.
 			for {
 				select {

@@ -208,7 +208,7 @@ func printSummary(w io.Writer, n *node.Node, city *sim.City, loaded *sim.Loaded,
 	}
 	fmt.Fprintf(tw, "  total\t\t%s\t\t\n", total.Round(time.Millisecond))
 	tw.Flush()
-	if ex := example(n, loaded); ex != "" {
+	if ex := example(n, loaded); ex != "" && !dc.NoServe {
 		fmt.Fprintf(w, "\ntry a code (and why it has its colour):\n  curl -s -H 'Authorization: Bearer %s' %s/api/v1/persons/%s/code\n",
 			loaded.Tokens[exIndex(loaded, ex)], base, ex)
 	}

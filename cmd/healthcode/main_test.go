@@ -237,3 +237,34 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 		t.Errorf("acknowledged results lost: re-upload of %d gave %v", len(samples), m)
 	}
 }
+
+// TestDemoIsDeterministic runs the real demo twice with one seed and once
+// with another: the same seed must give the same summary (timings aside).
+func TestDemoIsDeterministic(t *testing.T) {
+	run := func(seed string) string {
+		t.Helper()
+		var out bytes.Buffer
+		err := realMain(context.Background(), []string{"demo", "--no-serve", "--persons", "3000", "--days", "3", "--seed", seed}, &out, io.Discard)
+		if err != nil {
+			t.Fatalf("demo --seed %s: %v", seed, err)
+		}
+		s := out.String()
+		i := strings.Index(s, "\nphases")
+		if i < 0 {
+			t.Fatalf("no phases section in the summary:\n%s", s)
+		}
+		return s[:i]
+	}
+	a, b, c := run("7"), run("7"), run("8")
+	if a != b {
+		t.Errorf("same seed, different summaries:\n%s\n---\n%s", a, b)
+	}
+	if a == c {
+		t.Errorf("different seeds gave the same summary:\n%s", a)
+	}
+	for _, want := range []string{"persons                    3000", "codes by colour", "green", "red", "top reasons"} {
+		if !strings.Contains(a, want) {
+			t.Errorf("summary lacks %q:\n%s", want, a)
+		}
+	}
+}

@@ -370,7 +370,11 @@ func (n *Node) UploadResults(ctx context.Context, actor, lab string, in []Result
 				c.Accepted++
 			}
 			data, _ := json.Marshal(testData{Lab: lab, Sample: sid})
-			seq := g.add(health.Event{Kind: kind, At: it.at, Person: it.person, Ref: ref, Aux: int64(it.res), Actor: actor, Batch: b, Data: data})
+			var home uint32
+			if int(it.person) < len(n.persons) {
+				home = n.persons[it.person].home
+			}
+			seq := g.add(health.Event{Kind: kind, At: it.at, Person: it.person, Region: home, Ref: ref, Aux: int64(it.res), Actor: actor, Batch: b, Data: data})
 			g.samples[k] = sampleState{seq: seq, person: it.person, at: it.at.UnixMilli(), result: it.res}
 		}
 		rc = c

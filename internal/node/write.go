@@ -182,13 +182,19 @@ func (n *Node) commitGroup(reqs []*writeReq) {
 	affected := map[uint32]struct{}{}
 	n.mu.Lock()
 	var applyErr error
+	var perKind [256]int
 	for i := range g.events {
 		if err := n.apply(&g.events[i], affected); err != nil && applyErr == nil {
 			applyErr = err
 		}
-		n.m.events.WithLabelValues(g.events[i].Kind.String()).Inc()
+		perKind[g.events[i].Kind]++
 	}
 	n.mu.Unlock()
+	for k, c := range perKind {
+		if c > 0 {
+			n.m.events.WithLabelValues(health.EventKind(k).String()).Add(float64(c))
+		}
+	}
 	if applyErr != nil {
 		// The events are durable and will be replayed at the next start; the
 		// views may lag until then. This indicates a bug, not bad input.

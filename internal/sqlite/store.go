@@ -220,9 +220,17 @@ func (db *DB) Append(ctx context.Context, events []health.Event, ids []IdentityR
 // Scan calls fn for every event with seq > after, in order. fn must not keep
 // e.Data beyond the call. It stops at fn's first error and returns it.
 func (db *DB) Scan(ctx context.Context, after uint64, fn func(e *health.Event) error) error {
-	rows, err := db.r.QueryContext(ctx, `SELECT seq,kind,at,until,recorded,person,place,region,ref,aux,actor,batch,data FROM events WHERE seq > ? ORDER BY seq`, int64(after))
+	return db.scan(ctx, `WHERE seq > ?`, []any{int64(after)}, fn)
+}
+
+const selectEvents = `SELECT seq,kind,at,until,recorded,person,place,region,ref,aux,actor,batch,data FROM events `
+
+// scan runs a query over events (where is the WHERE clause) and calls fn for
+// each row in seq order, reusing one Event.
+func (db *DB) scan(ctx context.Context, where string, args []any, fn func(e *health.Event) error) error {
+	rows, err := db.r.QueryContext(ctx, selectEvents+where+` ORDER BY seq`, args...)
 	if err != nil {
-		return fmt.Errorf("sqlite: scan events: %w", err)
+		return fmt.Errorf("sqlite: read events: %w", err)
 	}
 	defer rows.Close()
 	var (
@@ -233,7 +241,7 @@ func (db *DB) Scan(ctx context.Context, after uint64, fn func(e *health.Event) e
 	for rows.Next() {
 		e.Data = e.Data[:0]
 		if err := rows.Scan(&seq, &kind, &at, &until, &recorded, &person, &place, &region, &ref_, &aux, &e.Actor, &e.Batch, &e.Data); err != nil {
-			return fmt.Errorf("sqlite: scan event: %w", err)
+			return fmt.Errorf("sqlite: read event: %w", err)
 		}
 		e.Seq, e.Kind = uint64(seq), health.EventKind(kind)
 		e.At, e.Recorded = time.UnixMilli(at).UTC(), time.UnixMilli(recorded).UTC()
@@ -295,12 +303,10 @@ func (db *DB) Identity(ctx context.Context, person uint32) (idHash [32]byte, sea
 func (db *DB) Event(ctx context.Context, seq uint64) (health.Event, error) {
 	var out health.Event
 	found := false
-	rows := 0
-	err := db.scanRange(ctx, seq, seq, func(e *health.Event) error {
+	err := db.scan(ctx, `WHERE seq = ?`, []any{int64(seq)}, func(e *health.Event) error {
 		out = *e
 		out.Data = append([]byte(nil), e.Data...)
 		found = true
-		rows++
 		return nil
 	})
 	if err != nil {
@@ -310,34 +316,4 @@ func (db *DB) Event(ctx context.Context, seq uint64) (health.Event, error) {
 		return out, ErrNotFound
 	}
 	return out, nil
-}
-
-func (db *DB) scanRange(ctx context.Context, from, to uint64, fn func(e *health.Event) error) error {
-	rows, err := db.r.QueryContext(ctx, `SELECT seq,kind,at,until,recorded,person,place,region,ref,aux,actor,batch,data FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq`, int64(from), int64(to))
-	if err != nil {
-		return fmt.Errorf("sqlite: read events: %w", err)
-	}
-	defer rows.Close()
-	var (
-		e                                       health.Event
-		seq, kind, at, recorded                 int64
-		until, person, place, region, ref_, aux sql.NullInt64
-	)
-	for rows.Next() {
-		if err := rows.Scan(&seq, &kind, &at, &until, &recorded, &person, &place, &region, &ref_, &aux, &e.Actor, &e.Batch, &e.Data); err != nil {
-			return fmt.Errorf("sqlite: read event: %w", err)
-		}
-		e.Seq, e.Kind = uint64(seq), health.EventKind(kind)
-		e.At, e.Recorded = time.UnixMilli(at).UTC(), time.UnixMilli(recorded).UTC()
-		e.Until = time.Time{}
-		if until.Valid {
-			e.Until = time.UnixMilli(until.Int64).UTC()
-		}
-		e.Person, e.Place, e.Region = uint32(person.Int64), uint32(place.Int64), uint32(region.Int64)
-		e.Ref, e.Aux = uint64(ref_.Int64), aux.Int64
-		if err := fn(&e); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }

@@ -53,6 +53,7 @@ const usage = `usage: healthcode <command> [flags]
 commands:
   serve     run a node on the embedded store
   demo      generate a synthetic city, feed it through the API and serve it
+  bench     measure the core goals next to their peers (see BENCHMARKS.md)
   version   print the version
 
 Every flag can also be set as HEALTHCODE_<FLAG> (e.g. HEALTHCODE_DATA=/var/lib/healthcode).
@@ -69,6 +70,8 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "healthcode", version)
 		return nil

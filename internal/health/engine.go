@@ -202,16 +202,15 @@ func JoinStays(visits []Visit, placeRegion func(uint32) string, areas []RiskArea
 	return out
 }
 
-// JoinCityStays returns, for each (city, area) pair, the latest visit to that
-// city made within window before now, where the area lies in the city and is
-// in force at now. cityOf maps a place's region to its city.
+// JoinCityStays returns, for each city the person visited within window
+// before now that has a medium or high risk area in force at now, one item:
+// the latest verified visit (else the latest visit) and the area that stays
+// in force longest (ties: the higher level, then the earlier area). One item
+// per city keeps evaluation cheap when a city declares many areas. cityOf
+// maps a place's region to its city. The result is ordered by city.
 func JoinCityStays(visits []Visit, placeRegion func(uint32) string, cityOf func(string) string, areas []RiskArea, contains ContainsFunc, now time.Time, window time.Duration) []CityStay {
-	type key struct {
-		city string
-		area uint64
-	}
-	best := map[key]*CityStay{}
-	var keys []key
+	best := map[string]*CityStay{}
+	var cities []string
 	for _, v := range visits {
 		if v.From.After(now) || now.Sub(v.From) >= window {
 			continue
@@ -221,12 +220,13 @@ func JoinCityStays(visits []Visit, placeRegion func(uint32) string, cityOf func(
 			if !a.Active(now) || !contains(city, a.Region) && !contains(a.Region, city) {
 				continue
 			}
-			k := key{city, a.Seq}
-			cs, ok := best[k]
+			cs, ok := best[city]
 			if !ok {
 				cs = &CityStay{City: city, Area: a.Seq, Level: a.Level, AreaUntil: a.Until, Unverified: true}
-				best[k] = cs
-				keys = append(keys, k)
+				best[city] = cs
+				cities = append(cities, city)
+			} else if a.Until.After(cs.AreaUntil) || a.Until.Equal(cs.AreaUntil) && (a.Level > cs.Level || a.Level == cs.Level && a.Seq < cs.Area) {
+				cs.Area, cs.Level, cs.AreaUntil = a.Seq, a.Level, a.Until
 			}
 			// The latest verified visit decides; an unverified scan never
 			// extends a star that a verified visit started.
@@ -238,15 +238,10 @@ func JoinCityStays(visits []Visit, placeRegion func(uint32) string, cityOf func(
 			}
 		}
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].city != keys[j].city {
-			return keys[i].city < keys[j].city
-		}
-		return keys[i].area < keys[j].area
-	})
-	out := make([]CityStay, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, *best[k])
+	sort.Strings(cities)
+	out := make([]CityStay, 0, len(cities))
+	for _, c := range cities {
+		out = append(out, *best[c])
 	}
 	return out
 }

@@ -347,8 +347,9 @@ func TestJoinCityStays(t *testing.T) {
 			want:   []CityStay{{City: "110100", LastVisit: 6, At: ago(24 * time.Hour), Area: 100, Level: High, AreaUntil: chaoyang.Until, Unverified: true}},
 		},
 		{
-			// Two cities and two areas in Beijing: one entry per (city, area),
-			// ordered by city, then area.
+			// Two cities and two areas in Beijing: one entry per city (the area in
+			// force longest),
+			// ordered by city.
 			name: "multiple cities and areas",
 			visits: []Visit{
 				visit(8, 3, ago(24*time.Hour)),
@@ -362,7 +363,6 @@ func TestJoinCityStays(t *testing.T) {
 			},
 			want: []CityStay{
 				{City: "110100", LastVisit: 9, At: ago(12 * time.Hour), Area: 100, Level: High, AreaUntil: chaoyang.Until},
-				{City: "110100", LastVisit: 9, At: ago(12 * time.Hour), Area: 102, Level: Medium, AreaUntil: now.Add(2 * time.Hour)},
 				{City: "310100", LastVisit: 8, At: ago(24 * time.Hour), Area: 104, Level: Medium, AreaUntil: now.Add(time.Hour)},
 			},
 		},

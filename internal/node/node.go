@@ -53,9 +53,9 @@ type Node struct {
 	log     *slog.Logger
 	now     func() time.Time
 
-	writes  chan *writeReq
+	writes   chan *writeReq
 	stopping atomic.Bool // set when Run is told to stop; new writes are refused
-	stopped chan struct{}
+	stopped  chan struct{}
 
 	// The views. mu guards everything below except codes (lock-free reads)
 	// and the atomic counters. Only the writer goroutine mutates them.

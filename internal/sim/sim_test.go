@@ -813,7 +813,10 @@ func TestClientErrors(t *testing.T) {
 			if diff := cmp.Diff(tt.wantPhases, phases); diff != "" {
 				t.Errorf("phases run (-want +got):\n%s", diff)
 			}
-			for _, p := range f.paths {
+			f.mu.Lock()
+			paths := append([]string(nil), f.paths...)
+			f.mu.Unlock()
+			for _, p := range paths {
 				if strings.Contains(p, "/labs/") || strings.Contains(p, "risk-areas") {
 					t.Errorf("%s after the error", p)
 				}

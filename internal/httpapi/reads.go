@@ -8,17 +8,6 @@ import (
 	"healthcode/internal/region"
 )
 
-type ruleOut struct {
-	ID      string            `json:"id"`
-	Version int               `json:"version"`
-	Title   map[string]string `json:"title"`
-	Colour  string            `json:"colour,omitempty"`
-	Star    bool              `json:"star,omitempty"`
-	Each    string            `json:"each"`
-	When    string            `json:"when"`
-	Until   string            `json:"until,omitempty"`
-}
-
 type kindOut struct {
 	Dwell      string `json:"dwell"`
 	MinOverlap string `json:"min_overlap"`
@@ -34,14 +23,11 @@ func (s *Server) rules(w http.ResponseWriter, r *http.Request) {
 		Published  string             `json:"published"`
 		Title      map[string]string  `json:"title"`
 		Params     map[string]any     `json:"params"`
-		Rules      []ruleOut          `json:"rules"`
+		Rules      []*health.Rule     `json:"rules"`
 		PlaceKinds map[string]kindOut `json:"place_kinds"`
 		Source     string             `json:"source"`
 	}{ID: rs.ID, Version: rs.Version, Published: health.FormatTime(rs.Published), Title: rs.Title, Params: rs.Params,
-		PlaceKinds: map[string]kindOut{}, Source: string(rs.Source)}
-	for _, rl := range rs.Rules {
-		out.Rules = append(out.Rules, ruleOut{ID: rl.ID, Version: rl.Version, Title: rl.Title, Colour: rl.Colour, Star: rl.Star, Each: rl.Each, When: rl.When, Until: rl.Until})
-	}
+		Rules: rs.Rules, PlaceKinds: map[string]kindOut{}, Source: string(rs.Source)}
 	for name, k := range rs.PlaceKinds {
 		out.PlaceKinds[name] = kindOut{Dwell: k.Dwell.String(), MinOverlap: k.MinOverlap.String(), Zh: k.Zh}
 	}

@@ -109,15 +109,6 @@ const (
 	SourceManifest      VisitSource = 3
 )
 
-// Person is an enrolled person as the views know them: no identity fields
-// (those live encrypted in the identity vault).
-type Person struct {
-	Index      uint32
-	HomeRegion string
-	Enrolled   time.Time
-	Seq        uint64
-}
-
 // PersonID formats a person index as the public person id ("p123").
 func PersonID(index uint32) string { return "p" + strconv.FormatUint(uint64(index), 10) }
 

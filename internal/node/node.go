@@ -76,6 +76,8 @@ type Node struct {
 	codes *codeView
 	due   dueHeap // owned by the writer goroutine
 
+	lookbackDur, starWindow time.Duration // from the ruleset's params
+
 	m metrics
 }
 
@@ -131,6 +133,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		samples:  map[sampleKey]sampleState{},
 		codes:    newCodeView(),
 	}
+	n.lookbackDur, n.starWindow = windows(cfg.Ruleset)
 	n.m = newMetrics(cfg.Registry, n)
 	start := time.Now()
 	if err := n.rebuild(ctx); err != nil {
@@ -270,18 +273,30 @@ type testData struct {
 	Sample string `json:"sample_id"`
 }
 
-// lookback is how far back evidence from visits can matter.
-func (n *Node) lookback() time.Duration {
-	d := 7 * 24 * time.Hour
+// windows reads how far back visits can matter (the longest of the stay and
+// star windows, at least 7 days) and the star window from the ruleset.
+func windows(rs *health.Ruleset) (lookback, star time.Duration) {
+	lookback, star = 7*24*time.Hour, 7*24*time.Hour
 	for _, k := range []string{"stay_window", "star_window"} {
-		if v, ok := n.rules.Params[k].(string); ok {
-			if p, err := time.ParseDuration(v); err == nil && p > d {
-				d = p
-			}
+		v, ok := rs.Params[k].(string)
+		if !ok {
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			continue
+		}
+		if d > lookback {
+			lookback = d
+		}
+		if k == "star_window" {
+			star = d
 		}
 	}
-	return d
+	return lookback, star
 }
+
+func (n *Node) lookback() time.Duration { return n.lookbackDur }
 
 // visitMayMatter reports whether a new visit could change its person's code:
 // some risk area lies in the same city as the place.
@@ -340,13 +355,7 @@ func (n *Node) evidence(p uint32, now time.Time) *health.Evidence {
 	}
 	placeRegion := func(i uint32) string { return n.places[i].Region }
 	ev.Stays = health.JoinStays(vs, placeRegion, n.areas, n.regions.Contains)
-	win := 7 * 24 * time.Hour
-	if d, ok := n.rules.Params["star_window"].(string); ok {
-		if p, err := time.ParseDuration(d); err == nil {
-			win = p
-		}
-	}
-	ev.CityStays = health.JoinCityStays(vs, placeRegion, n.cityOf, n.areas, n.regions.Contains, now, win)
+	ev.CityStays = health.JoinCityStays(vs, placeRegion, n.cityOf, n.areas, n.regions.Contains, now, n.starWindow)
 	return ev
 }
 

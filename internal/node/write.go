@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"healthcode/internal/health"
@@ -231,12 +229,4 @@ func (n *Node) Reevaluate(ctx context.Context) error {
 		n.runDue(g.now)
 		return nil
 	}, nil)
-}
-
-func wrapItem(err error, list string, i int) error {
-	var he *health.Error
-	if errors.As(err, &he) {
-		return health.AtField(err, fmt.Sprintf("%s[%d]", list, i))
-	}
-	return err
 }

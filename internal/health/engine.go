@@ -204,10 +204,15 @@ func JoinStays(visits []Visit, placeRegion func(uint32) string, areas []RiskArea
 
 // JoinCityStays returns, for each city the person visited within window
 // before now that has a medium or high risk area in force at now, one item:
-// the latest verified visit (else the latest visit) and the area that stays
-// in force longest (ties: the higher level, then the earlier area). One item
-// per city keeps evaluation cheap when a city declares many areas. cityOf
-// maps a place's region to its city. The result is ordered by city.
+// the latest verified visit (else the latest visit), AreaUntil = the latest
+// end of the city's areas in force, and the area cited as evidence. The star
+// lasts until end = min(visit + window, AreaUntil); the cited area is the
+// earliest declared (lowest seq) area in force whose Until reaches end. This
+// choice is stable: declaring a new area changes a person's item only when
+// it extends the star (end moves later), which lets the node re-evaluate
+// only those persons. One item per city keeps evaluation cheap when a city
+// declares many areas. cityOf maps a place's region to its city. The result
+// is ordered by city.
 func JoinCityStays(visits []Visit, placeRegion func(uint32) string, cityOf func(string) string, areas []RiskArea, contains ContainsFunc, now time.Time, window time.Duration) []CityStay {
 	best := map[string]*CityStay{}
 	var cities []string
@@ -216,32 +221,51 @@ func JoinCityStays(visits []Visit, placeRegion func(uint32) string, cityOf func(
 			continue
 		}
 		city := cityOf(placeRegion(v.Place))
-		for _, a := range areas {
-			if !a.Active(now) || !contains(city, a.Region) && !contains(a.Region, city) {
-				continue
-			}
-			cs, ok := best[city]
-			if !ok {
-				cs = &CityStay{City: city, Area: a.Seq, Level: a.Level, AreaUntil: a.Until, Unverified: true}
-				best[city] = cs
-				cities = append(cities, city)
-			} else if a.Until.After(cs.AreaUntil) || a.Until.Equal(cs.AreaUntil) && (a.Level > cs.Level || a.Level == cs.Level && a.Seq < cs.Area) {
-				cs.Area, cs.Level, cs.AreaUntil = a.Seq, a.Level, a.Until
-			}
-			// The latest verified visit decides; an unverified scan never
-			// extends a star that a verified visit started.
-			switch {
-			case !v.Unverified && (cs.Unverified || v.From.After(cs.At)):
-				cs.LastVisit, cs.At, cs.Unverified = v.Seq, v.From, false
-			case v.Unverified && cs.Unverified && (cs.LastVisit == 0 || v.From.After(cs.At)):
-				cs.LastVisit, cs.At = v.Seq, v.From
-			}
+		cs, ok := best[city]
+		if !ok {
+			cs = &CityStay{City: city, Unverified: true}
+			best[city] = cs
+			cities = append(cities, city)
 		}
+		// The latest verified visit decides; an unverified scan never
+		// extends a star that a verified visit started.
+		switch {
+		case !v.Unverified && (cs.Unverified || v.From.After(cs.At)):
+			cs.LastVisit, cs.At, cs.Unverified = v.Seq, v.From, false
+		case v.Unverified && cs.Unverified && (cs.LastVisit == 0 || v.From.After(cs.At)):
+			cs.LastVisit, cs.At = v.Seq, v.From
+		}
+	}
+	if len(cities) == 0 {
+		return nil
 	}
 	sort.Strings(cities)
 	out := make([]CityStay, 0, len(cities))
 	for _, c := range cities {
-		out = append(out, *best[c])
+		cs := best[c]
+		var inForce []*RiskArea
+		for i := range areas {
+			a := &areas[i]
+			if a.Active(now) && (contains(c, a.Region) || contains(a.Region, c)) {
+				inForce = append(inForce, a)
+				if a.Until.After(cs.AreaUntil) {
+					cs.AreaUntil = a.Until
+				}
+			}
+		}
+		if len(inForce) == 0 {
+			continue
+		}
+		end := cs.At.Add(window)
+		if cs.AreaUntil.Before(end) {
+			end = cs.AreaUntil
+		}
+		for _, a := range inForce {
+			if !a.Until.Before(end) && (cs.Area == 0 || a.Seq < cs.Area) {
+				cs.Area, cs.Level = a.Seq, a.Level
+			}
+		}
+		out = append(out, *cs)
 	}
 	return out
 }

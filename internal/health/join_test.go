@@ -347,6 +347,29 @@ func TestJoinCityStays(t *testing.T) {
 			want:   []CityStay{{City: "110100", LastVisit: 6, At: ago(24 * time.Hour), Area: 100, Level: High, AreaUntil: chaoyang.Until, Unverified: true}},
 		},
 		{
+			// The star ends a day from now (visit + 7 days); the earlier area
+			// already covers that, so it stays the cited one even though a
+			// later area lasts longer.
+			name:   "earliest area covering the star is cited",
+			visits: []Visit{visit(1, 1, ago(6*24*time.Hour))},
+			areas: []RiskArea{
+				{Seq: 101, Region: "110105", Level: Medium, From: ago(time.Hour), Until: now.Add(2 * 24 * time.Hour)},
+				{Seq: 105, Region: "110108", Level: High, From: ago(time.Hour), Until: now.Add(5 * 24 * time.Hour)},
+			},
+			want: []CityStay{{City: "110100", LastVisit: 1, At: ago(6 * 24 * time.Hour), Area: 101, Level: Medium, AreaUntil: now.Add(5 * 24 * time.Hour)}},
+		},
+		{
+			// A recent visit: the star would last 6 more days, the areas end
+			// after 2 and 5, so the longer area decides and is cited.
+			name:   "area that decides the end is cited",
+			visits: []Visit{visit(1, 1, ago(24*time.Hour))},
+			areas: []RiskArea{
+				{Seq: 101, Region: "110105", Level: Medium, From: ago(time.Hour), Until: now.Add(2 * 24 * time.Hour)},
+				{Seq: 105, Region: "110108", Level: High, From: ago(time.Hour), Until: now.Add(5 * 24 * time.Hour)},
+			},
+			want: []CityStay{{City: "110100", LastVisit: 1, At: ago(24 * time.Hour), Area: 105, Level: High, AreaUntil: now.Add(5 * 24 * time.Hour)}},
+		},
+		{
 			// Two cities and two areas in Beijing: one entry per city (the area in
 			// force longest),
 			// ordered by city.

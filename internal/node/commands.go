@@ -235,8 +235,10 @@ func (n *Node) RecordVisits(ctx context.Context, actor string, in []VisitInput) 
 			n.mu.RUnlock()
 			return 0, health.Errorf(health.Invalid, "invalid_interval", field("until"), "must be after at and at most 72h later")
 		}
+		// The place's region is not repeated on the visit: it follows from
+		// the place, and leaving it out keeps visits packable in the store.
 		events[i] = health.Event{Kind: health.EvVisit, At: v.At, Until: until, Person: v.Person, Place: place,
-			Region: packedRegion(n.places[place].Region), Aux: int64(v.Source & 3), Actor: actor}
+			Aux: int64(v.Source & 3), Actor: actor}
 	}
 	n.mu.RUnlock()
 	err := n.submit(ctx, func(g *group) error {
@@ -424,7 +426,7 @@ func (n *Node) DeclareRiskArea(ctx context.Context, actor string, in RiskAreaInp
 		res.Area = health.RiskArea{Seq: seq, Region: in.Region, Level: in.Level, From: from, Until: in.Until}
 		return nil
 	}, func() {
-		res.Affected = n.countAffected(res.Area)
+		res.Affected = n.takeAffected(res.Area.Seq)
 	})
 	return res, err
 }
@@ -433,6 +435,7 @@ func (n *Node) DeclareRiskArea(ctx context.Context, actor string, in RiskAreaInp
 // area and Conflict for one already lifted or expired.
 func (n *Node) LiftRiskArea(ctx context.Context, actor string, area uint64) (RiskAreaResult, error) {
 	var res RiskAreaResult
+	var liftSeq uint64
 	err := n.submit(ctx, func(g *group) error {
 		for _, a := range n.areas {
 			if a.Seq != area {
@@ -441,22 +444,24 @@ func (n *Node) LiftRiskArea(ctx context.Context, actor string, area uint64) (Ris
 			if a.Lifted != 0 || !g.now.Before(a.Until) {
 				return health.Errorf(health.Conflict, "area_not_active", "area_id", "area %s is no longer in force", health.EventID(area))
 			}
-			g.add(health.Event{Kind: health.EvRiskLifted, At: g.now, Region: packedRegion(a.Region), Ref: area, Actor: actor, Batch: batchID(g)})
+			lift := g.add(health.Event{Kind: health.EvRiskLifted, At: g.now, Region: packedRegion(a.Region), Ref: area, Actor: actor, Batch: batchID(g)})
 			res.Area = a
 			res.Area.Until = g.now
+			liftSeq = lift
 			return nil
 		}
 		return health.Errorf(health.NotFound, "unknown_area", "area_id", "no risk area %s", health.EventID(area))
 	}, func() {
-		res.Affected = n.countAffected(res.Area)
+		res.Affected = n.takeAffected(liftSeq)
 	})
 	return res, err
 }
 
-func (n *Node) countAffected(a health.RiskArea) int {
-	set := map[uint32]struct{}{}
-	n.mu.RLock()
-	n.areaAffected(a, n.now(), set)
-	n.mu.RUnlock()
-	return len(set)
+// takeAffected returns (and forgets) how many codes the area event seq made
+// the writer re-evaluate, as counted while applying it. Only the writer
+// goroutine calls it (from an after hook).
+func (n *Node) takeAffected(seq uint64) int {
+	c := n.areaAffectedN[seq]
+	delete(n.areaAffectedN, seq)
+	return c
 }

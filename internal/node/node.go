@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,10 +69,21 @@ type Node struct {
 	samples  map[sampleKey]sampleState
 	areas    []health.RiskArea
 	lastSeq  uint64
+
 	nPersons atomic.Uint32
 	nPlaces  atomic.Uint32
 	nEvents  atomic.Uint64
 	nTests   atomic.Uint64
+
+	// Area indexes, owned by the writer goroutine: packed regions of places
+	// and areas (parallel to places and areas), and, filled lazily and
+	// cleared whenever an area is declared, the areas containing each place
+	// and the areas related to each city (inside it or containing it).
+	placeReg, placeCity []uint32
+	areaReg             []uint32
+	areasAtPlace        map[uint32][]int32
+	areasOfCity         map[uint32][]int32
+	areaAffectedN       map[uint64]int // codes re-evaluated per area event, for the command's answer
 
 	codes *codeView
 	due   dueHeap // owned by the writer goroutine
@@ -128,10 +140,12 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		persons:  make([]personView, 1),
 		byIDHash: map[[32]byte]uint32{},
 		places:   make([]health.Place, 1),
-		visits:   trace.New(),
-		tests:    map[uint32][]health.TestResult{},
-		samples:  map[sampleKey]sampleState{},
-		codes:    newCodeView(),
+		placeReg: make([]uint32, 1), placeCity: make([]uint32, 1),
+		areasAtPlace: map[uint32][]int32{}, areasOfCity: map[uint32][]int32{}, areaAffectedN: map[uint64]int{},
+		visits:  trace.New(),
+		tests:   map[uint32][]health.TestResult{},
+		samples: map[sampleKey]sampleState{},
+		codes:   newCodeView(),
 	}
 	n.lookbackDur, n.starWindow = windows(cfg.Ruleset)
 	n.m = newMetrics(cfg.Registry, n)
@@ -168,8 +182,8 @@ func (n *Node) rebuild(ctx context.Context) error {
 	for p := range n.tests {
 		affected[p] = struct{}{}
 	}
-	for _, a := range n.areas {
-		n.areaAffected(a, now, affected)
+	for i := range n.areas {
+		n.areaAffected(i, now, affected, false)
 	}
 	for p := range affected {
 		if err := n.evaluate(p, now); err != nil {
@@ -202,12 +216,14 @@ func (n *Node) apply(e *health.Event, affected map[uint32]struct{}) error {
 		}
 		pl.Index, pl.Registered, pl.Seq = e.Place, e.At, e.Seq
 		n.places = append(n.places, pl)
+		n.placeReg = append(n.placeReg, packedRegion(pl.Region))
+		n.placeCity = append(n.placeCity, packedRegion(n.cityOf(pl.Region)))
 		n.nPlaces.Store(e.Place)
 	case health.EvVisit:
 		v := health.Visit{Seq: e.Seq, Person: e.Person, Place: e.Place, From: e.At, To: e.Until,
 			Source: health.VisitSource(e.Aux & 3), Unverified: e.Aux&4 != 0}
 		n.visits.Add(v)
-		if affected != nil && len(n.areas) > 0 && n.visitMayMatter(v) {
+		if affected != nil && len(n.areas) > 0 && n.visitMayMatter(v, n.now()) {
 			affected[e.Person] = struct{}{}
 		}
 	case health.EvTestResult, health.EvTestCorrected:
@@ -245,8 +261,11 @@ func (n *Node) apply(e *health.Event, affected map[uint32]struct{}) error {
 	case health.EvRiskDeclared:
 		a := health.RiskArea{Seq: e.Seq, Region: region.Unpack(e.Region), Level: health.RiskLevel(e.Aux), From: e.At, Until: e.Until}
 		n.areas = append(n.areas, a)
+		n.areaReg = append(n.areaReg, e.Region)
+		clear(n.areasAtPlace)
+		clear(n.areasOfCity)
 		if affected != nil {
-			n.areaAffected(a, n.now(), affected)
+			n.areaAffectedN[e.Seq] = n.areaAffected(len(n.areas)-1, n.now(), affected, true)
 		}
 	case health.EvRiskLifted:
 		for i := range n.areas {
@@ -256,7 +275,7 @@ func (n *Node) apply(e *health.Event, affected map[uint32]struct{}) error {
 				}
 				n.areas[i].Lifted = e.Seq
 				if affected != nil {
-					n.areaAffected(n.areas[i], n.now(), affected)
+					n.areaAffectedN[e.Seq] = n.areaAffected(i, n.now(), affected, false)
 				}
 			}
 		}
@@ -299,12 +318,12 @@ func windows(rs *health.Ruleset) (lookback, star time.Duration) {
 func (n *Node) lookback() time.Duration { return n.lookbackDur }
 
 // visitMayMatter reports whether a new visit could change its person's code:
-// some risk area lies in the same city as the place.
-func (n *Node) visitMayMatter(v health.Visit) bool {
-	pr := n.places[v.Place].Region
-	city := n.cityOf(pr)
-	for _, a := range n.areas {
-		if n.regions.Contains(city, a.Region) || n.regions.Contains(a.Region, pr) {
+// an area related to the place's city is in force or ended within the
+// look-back window (a late-recorded visit may fall inside it).
+func (n *Node) visitMayMatter(v health.Visit, now time.Time) bool {
+	after := now.Add(-n.lookback())
+	for _, i := range n.cityAreas(n.placeCity[v.Place]) {
+		if n.areas[i].Until.After(after) {
 			return true
 		}
 	}
@@ -318,32 +337,101 @@ func (n *Node) cityOf(code string) string {
 	return code
 }
 
-// areaAffected adds to out every person who visited the area's city since
-// the look-back window (covering both stays and stars).
-func (n *Node) areaAffected(a health.RiskArea, now time.Time, out map[uint32]struct{}) {
-	city := n.cityOf(a.Region)
-	cityP, err1 := region.Pack(city)
-	areaP, err2 := region.Pack(a.Region)
-	if err1 != nil || err2 != nil {
-		return
+// areasAt returns the indexes of the areas whose region contains the place.
+func (n *Node) areasAt(place uint32) []int32 {
+	if l, ok := n.areasAtPlace[place]; ok {
+		return l
 	}
-	from := now.Add(-n.lookback())
-	if a.From.Add(-n.lookback()).Before(from) {
-		from = a.From.Add(-n.lookback())
-	}
-	far := now.Add(366 * 24 * time.Hour)
-	for i := 1; i < len(n.places); i++ {
-		pl := &n.places[i]
-		pp, err := region.Pack(pl.Region)
-		if err != nil || !(n.regions.ContainsPacked(cityP, pp) || n.regions.ContainsPacked(areaP, pp)) {
-			continue
+	var l []int32
+	pr := n.placeReg[place]
+	for i, ar := range n.areaReg {
+		if n.regions.ContainsPacked(ar, pr) {
+			l = append(l, int32(i))
 		}
-		n.visits.PersonsAtPlace(uint32(i), from, far, func(p uint32) { out[p] = struct{}{} })
 	}
+	n.areasAtPlace[place] = l
+	return l
 }
 
-// evidence gathers a person's evidence at now. The caller holds mu (read or
-// write) or is the writer goroutine.
+// cityAreas returns the indexes of the areas inside the city or containing it.
+func (n *Node) cityAreas(city uint32) []int32 {
+	if l, ok := n.areasOfCity[city]; ok {
+		return l
+	}
+	var l []int32
+	for i, ar := range n.areaReg {
+		if n.regions.ContainsPacked(city, ar) || n.regions.ContainsPacked(ar, city) {
+			l = append(l, int32(i))
+		}
+	}
+	n.areasOfCity[city] = l
+	return l
+}
+
+// areaAffected adds to out every person whose code area i may change, and
+// returns how many it found (some may already have been in out):
+//   - stays: persons with a visit at a place inside the area that overlaps
+//     the area's interval within the look-back window;
+//   - stars: persons who visited a related city within the star window.
+//
+// When incremental is set, area i was just declared (it has the highest
+// seq), and the star part is narrowed to the persons whose star it extends:
+// by JoinCityStays' citation rule, a person whose star already ends (visit +
+// window) before the city's other areas end keeps the same star item. Lifts
+// and the start-up rebuild pass incremental = false.
+func (n *Node) areaAffected(i int, now time.Time, out map[uint32]struct{}, incremental bool) int {
+	a, areaP := n.areas[i], n.areaReg[i]
+	found := map[uint32]struct{}{}
+	add := func(p uint32) { found[p] = struct{}{} }
+	stayFrom := now.Add(-n.lookback())
+	if a.From.After(stayFrom) {
+		stayFrom = a.From
+	}
+	starFrom := map[uint32]time.Time{} // by city; zero = the area changes no star there
+	starOf := func(city uint32) time.Time {
+		if t, ok := starFrom[city]; ok {
+			return t
+		}
+		t := now.Add(-n.starWindow)
+		if incremental {
+			var maxOld time.Time
+			for _, j := range n.cityAreas(city) {
+				if o := n.areas[j]; int(j) != i && o.Active(now) && o.Until.After(maxOld) {
+					maxOld = o.Until
+				}
+			}
+			switch {
+			case !a.Active(now) || !a.Until.After(maxOld):
+				t = time.Time{}
+			case maxOld.Add(-n.starWindow).After(t):
+				t = maxOld.Add(-n.starWindow)
+			}
+		}
+		starFrom[city] = t
+		return t
+	}
+	far := now.Add(366 * 24 * time.Hour)
+	for pl := 1; pl < len(n.places); pl++ {
+		pr, pc := n.placeReg[pl], n.placeCity[pl]
+		if n.regions.ContainsPacked(areaP, pr) && stayFrom.Before(a.Until) {
+			n.visits.PersonsAtPlace(uint32(pl), stayFrom, a.Until, add)
+		}
+		if n.regions.ContainsPacked(areaP, pc) || n.regions.ContainsPacked(pc, areaP) {
+			if from := starOf(pc); !from.IsZero() {
+				n.visits.PersonsAtPlace(uint32(pl), from, far, add)
+			}
+		}
+	}
+	for p := range found {
+		out[p] = struct{}{}
+	}
+	return len(found)
+}
+
+// evidence gathers a person's evidence at now. Only the writer goroutine
+// calls it (it fills the area caches). The joins get only the areas that can
+// match: those containing a visited place (stays) and those related to a
+// visited city (stars).
 func (n *Node) evidence(p uint32, now time.Time) *health.Evidence {
 	ev := &health.Evidence{Tests: n.tests[p]}
 	if len(n.areas) == 0 {
@@ -353,10 +441,39 @@ func (n *Node) evidence(p uint32, now time.Time) *health.Evidence {
 	if len(vs) == 0 {
 		return ev
 	}
+	var stayIdx, cityIdx []int32
+	var lastPlace, lastCity uint32
+	for k, v := range vs {
+		if k == 0 || v.Place != lastPlace {
+			stayIdx = append(stayIdx, n.areasAt(v.Place)...)
+			lastPlace = v.Place
+		}
+		if c := n.placeCity[v.Place]; k == 0 || c != lastCity {
+			cityIdx = append(cityIdx, n.cityAreas(c)...)
+			lastCity = c
+		}
+	}
+	if len(cityIdx) == 0 {
+		return ev
+	}
 	placeRegion := func(i uint32) string { return n.places[i].Region }
-	ev.Stays = health.JoinStays(vs, placeRegion, n.areas, n.regions.Contains)
-	ev.CityStays = health.JoinCityStays(vs, placeRegion, n.cityOf, n.areas, n.regions.Contains, now, n.starWindow)
+	ev.Stays = health.JoinStays(vs, placeRegion, n.areaSubset(stayIdx), n.regions.Contains)
+	ev.CityStays = health.JoinCityStays(vs, placeRegion, n.cityOf, n.areaSubset(cityIdx), n.regions.Contains, now, n.starWindow)
 	return ev
+}
+
+// areaSubset returns the areas at the given indexes, once each, in index order.
+func (n *Node) areaSubset(idx []int32) []health.RiskArea {
+	if len(idx) == 0 {
+		return nil
+	}
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	out := make([]health.RiskArea, len(idx))
+	for k, i := range idx {
+		out[k] = n.areas[i]
+	}
+	return out
 }
 
 // evaluate recomputes one person's code and schedules its next change.

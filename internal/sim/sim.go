@@ -1,6 +1,7 @@
 // Package sim generates a deterministic synthetic city — persons, places,
 // daily routines, an outbreak with its ground truth, test results and risk
-// areas — and loads it into a node through the real HTTP API (see [Client]).
+// areas with their control measures — and loads it into a node through the
+// real HTTP API (see [Client]).
 //
 // [Generate] is a pure function of its [Config]: the same Config (Seed
 // included) gives the same [City], byte for byte when marshalled.
@@ -41,9 +42,9 @@ type City struct {
 	Config     Config
 	Persons    []Person
 	Places     []Place
-	Visits     []Visit  // sorted by At
-	Results    []Result // sorted by SampledAt
-	RiskAreas  []RiskArea
+	Visits     []Visit     // the visits made (after the control measures); sorted by At
+	Results    []Result    // sorted by SampledAt
+	RiskAreas  []RiskArea  // sorted by DeclareAt, then Level, then Region
 	Infections []Infection // ground truth: who infected whom, where, when; sorted by At
 }
 
@@ -82,7 +83,13 @@ type Result struct {
 	Result    string // positive, negative or invalid
 }
 
-// RiskArea is a declared risk area over a street.
+// RiskArea is a declared risk area over a street. It is declared during the
+// simulation and its measures apply from DeclareAt (= From) until Until: a
+// high-risk street is sealed (its places are closed and its residents stay
+// home), the residents of a medium-risk street stay inside it and others stay
+// out of it. A street has
+// at most one area of each level; a medium street whose resident later tests
+// positive is upgraded by a second, high area over the same street.
 type RiskArea struct {
 	Region    string // 9-digit street code
 	Level     string // high or medium
@@ -128,6 +135,7 @@ const (
 	lastSecondOfDay  = 86400 - 1
 	riskAreaDuration = 7 * 24 * time.Hour
 	declareHour      = 9 // areas are declared at 09:00 the day after the first positive
+	secondsPerDay    = 86400
 )
 
 // kindSpec is the generator's view of a place kind.
@@ -246,6 +254,9 @@ type gen struct {
 	households  []int32             // start of each household; len = households+1
 	age         []int16             // age in years at the start of the period
 	placeStreet map[string]int      // street code → street index
+	placeSt     []int32             // street of each place
+	homeSt      []int32             // home street of each person
+	measures    bool                // apply the control measures of the risk areas
 	names       map[string]int      // place names used → count
 	idSeen      map[uint64]struct{} // first 17 digits of ID numbers
 	streetCum   []float64           // cumulative street weights (population)
@@ -256,6 +267,12 @@ type gen struct {
 // missing End, negative sizes, or a city code that is unknown or has no
 // streets.
 func Generate(cfg Config, regions *region.Table) (*City, error) {
+	return generateCity(cfg, regions, true)
+}
+
+// generateCity is [Generate]; measures false declares the risk areas but does
+// not enforce them (for tests: the city as if nobody complied).
+func generateCity(cfg Config, regions *region.Table, measures bool) (*City, error) {
 	if cfg.Persons == 0 {
 		cfg.Persons = DefaultPersons
 	}
@@ -284,7 +301,7 @@ func Generate(cfg Config, regions *region.Table) (*City, error) {
 		return nil, err
 	}
 	g := &gen{cfg: cfg, kinds: ks, r: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x9e3779b97f4a7c15)),
-		placeStreet: map[string]int{}, names: map[string]int{}}
+		placeStreet: map[string]int{}, names: map[string]int{}, measures: measures}
 	if err := g.geography(regions); err != nil {
 		return nil, err
 	}
@@ -293,7 +310,6 @@ func Generate(cfg Config, regions *region.Table) (*City, error) {
 	g.places()
 	g.persons()
 	g.simulate()
-	g.riskAreas()
 	return g.city, nil
 }
 
@@ -412,6 +428,7 @@ func (g *gen) places() {
 	}
 	g.city.Places = make([]Place, 0, n)
 	g.placeKind = make([]int8, 0, n)
+	g.placeSt = make([]int32, 0, n)
 	cum := make([]float64, nKinds)
 	sum := 0.0
 	for i, k := range g.kinds {
@@ -438,6 +455,7 @@ func (g *gen) places() {
 		idx := int32(len(g.city.Places))
 		g.city.Places = append(g.city.Places, p)
 		g.placeKind = append(g.placeKind, int8(k))
+		g.placeSt = append(g.placeSt, int32(st))
 		g.byKind[k] = append(g.byKind[k], idx)
 		g.byKindCty[k][co] = append(g.byKindCty[k][co], idx)
 	}
@@ -529,6 +547,7 @@ func (g *gen) persons() {
 	c := g.city
 	c.Persons = make([]Person, 0, n)
 	g.homeCounty = make([]int32, 0, n)
+	g.homeSt = make([]int32, 0, n)
 	g.age = make([]int16, 0, n)
 	g.households = make([]int32, 0, n/2)
 	g.idSeen = make(map[uint64]struct{}, n)
@@ -591,6 +610,7 @@ func (g *gen) persons() {
 			}
 			c.Persons = append(c.Persons, p)
 			g.homeCounty = append(g.homeCounty, int32(co))
+			g.homeSt = append(g.homeSt, int32(st))
 			g.age = append(g.age, int16(refYear-by))
 		}
 	}
@@ -750,7 +770,11 @@ func (g *gen) addResult(p int, at time.Time, positive bool) {
 	g.city.Results = append(g.city.Results, Result{Lab: Labs[g.r.IntN(len(Labs))], Person: p, SampledAt: at, Result: res})
 }
 
-// simulate runs the days: routines, testing and transmission.
+// simulate runs the days. Each day: the risk areas due that day are declared
+// (from the positives sampled on earlier days), the day's tests are taken,
+// everyone's routine is drawn, the visits forbidden by the areas in force are
+// dropped, the infection spreads over the visits left, and the infected
+// persons' trajectories are recorded for later medium-risk declarations.
 func (g *gen) simulate() {
 	n, D := g.cfg.Persons, g.cfg.Days
 	c := g.city
@@ -783,9 +807,11 @@ func (g *gen) simulate() {
 	c.Results = make([]Result, 0, int(float64(n)*massTestP)+64)
 	buf := make([]cv, 0, n*5+16)
 	firstOf := make([]int32, n+1)
-	counts := make([]int32, 86400)
+	counts := make([]int32, secondsPerDay)
+	ctl := g.newControl()
 	for d := 0; d < D; d++ {
 		ds := g.days[d]
+		ctl.declare(e, d)
 		for p := range n {
 			if int(massDay[p]) != d {
 				continue
@@ -810,7 +836,11 @@ func (g *gen) simulate() {
 			buf = g.routine(buf, p, d)
 		}
 		firstOf[n] = int32(len(buf))
+		if g.measures {
+			buf = ctl.restrict(d, buf, firstOf)
+		}
 		g.transmit(e, d, buf, firstOf)
+		ctl.record(d, buf, firstOf)
 
 		// Append the day's visits sorted by start (a counting sort on seconds).
 		clear(counts)
@@ -840,6 +870,9 @@ func (g *gen) simulate() {
 		r.SampleID = "S" + r.Lab + "-" + strconv.Itoa(seq[r.Lab])
 	}
 	slices.SortStableFunc(c.Infections, func(a, b Infection) int { return a.At.Compare(b.At) })
+	slices.SortFunc(c.RiskAreas, func(a, b RiskArea) int {
+		return cmp.Or(a.DeclareAt.Compare(b.DeclareAt), strings.Compare(a.Level, b.Level), strings.Compare(a.Region, b.Region))
+	})
 }
 
 // seekCare is the onset day of a symptomatic person: a visit to a hospital or
@@ -1029,61 +1062,236 @@ func declareAt(t time.Time) time.Time {
 	return time.Date(c.Year(), c.Month(), c.Day()+1, declareHour, 0, 0, 0, health.CST).UTC()
 }
 
-// riskAreas declares a high-risk area over the home street of every case
-// the day after the street's first positive, and medium-risk areas over the
-// other streets of the case's county that the case visited between infection
-// and testing positive.
-func (g *gen) riskAreas() {
-	c := g.city
-	caseAt := make([]time.Time, len(c.Persons)) // first positive sample
-	highAt := make([]time.Time, len(g.streets))
-	for _, r := range c.Results {
-		if r.Result != "positive" || !caseAt[r.Person].IsZero() {
+// control declares the risk areas during the simulation and enforces them.
+//
+// A high-risk area is declared over the home street of every case (a person
+// with a positive sample), 09:00 CST the day after the street's first positive
+// ([declareAt]); a medium-risk area over every other street of the case's
+// county that the case visited between infection and the first positive
+// sample, declared when the case is. A street has at most one area of each
+// level; no medium area is declared over a street already high. Areas that
+// would be declared at or after the end of the period are not.
+//
+// Measures, from DeclareAt until Until, by the start of a visit: the places of
+// a high-risk street are closed and its residents stay home; the residents of
+// a medium-risk street visit only places in their street, and others keep out
+// of its places (a visit would turn their code yellow). Visits that would
+// break them are not made (so they transmit nothing); everything else goes on:
+// tests are still taken (a symptomatic resident of a sealed street is sampled
+// at home instead of at the hospital) and households still transmit.
+type control struct {
+	g        *gen
+	next     int        // City.Results examined so far
+	caseAt   []int64    // by person: first positive sample, seconds since g.start; -1: none yet
+	caseDay  []int16    // by person: the day the case was examined (+1); 0: not a case
+	traj     [][]stop   // by infection index: the visits of a not yet examined infected person
+	high     []span     // by street
+	med      []span     // by street
+	cases    []int32    // the cases of the current declaration
+	cand     []int64    // by street: earliest declaration of the current round, seconds; -1: none
+	touched  []int32    // the candidate streets
+	dayOff   []int64    // by day: its start, seconds since g.start
+	winLo    [2][]int32 // by level (0 high, 1 medium) and street: the area's window in the current day, seconds
+	winHi    [2][]int32
+	declared bool // some area was declared
+}
+
+// span is the interval in force of a street's area; declared false: none.
+type span struct {
+	from, until time.Time
+	declared    bool
+}
+
+// stop is a recorded visit of an infected person, in seconds since g.start.
+type stop struct {
+	street    int32
+	at, until int64
+}
+
+func (g *gen) newControl() *control {
+	n, ns := g.cfg.Persons, len(g.streets)
+	ctl := &control{g: g, caseAt: make([]int64, n), caseDay: make([]int16, n),
+		high: make([]span, ns), med: make([]span, ns), cand: make([]int64, ns)}
+	for i := range ctl.caseAt {
+		ctl.caseAt[i] = -1
+	}
+	for i := range ctl.cand {
+		ctl.cand[i] = -1
+	}
+	for l := range ctl.winLo {
+		ctl.winLo[l] = make([]int32, ns)
+		ctl.winHi[l] = make([]int32, ns)
+	}
+	for _, ds := range g.days {
+		ctl.dayOff = append(ctl.dayOff, ctl.sec(ds))
+	}
+	return ctl
+}
+
+// sec is t in seconds since the period's start.
+func (ctl *control) sec(t time.Time) int64 { return int64(t.Sub(ctl.g.start) / time.Second) }
+
+// time is the instant s seconds after the period's start.
+func (ctl *control) time(s int64) time.Time { return ctl.g.start.Add(time.Duration(s) * time.Second) }
+
+// declare declares, at the start of day d, the areas due from the results
+// sampled before the day (those not examined yet): their declaration time is
+// 09:00 on day d.
+func (ctl *control) declare(e *epi, d int) {
+	g, c := ctl.g, ctl.g.city
+	ctl.cases = ctl.cases[:0]
+	for ; ctl.next < len(c.Results); ctl.next++ {
+		r := &c.Results[ctl.next]
+		if r.Result != "positive" {
 			continue
 		}
-		caseAt[r.Person] = r.SampledAt
-		if st := g.placeStreet[c.Persons[r.Person].HomeRegion]; highAt[st].IsZero() {
-			highAt[st] = r.SampledAt
+		p, t := r.Person, ctl.sec(r.SampledAt)
+		switch ctl.caseDay[p] {
+		case 0:
+			ctl.caseDay[p] = int16(d + 1)
+			ctl.caseAt[p] = t
+			ctl.cases = append(ctl.cases, int32(p))
+		case int16(d + 1):
+			ctl.caseAt[p] = min(ctl.caseAt[p], t)
 		}
 	}
-	high := make([]bool, len(g.streets))
-	for st, t := range highAt {
-		if t.IsZero() {
+	if len(ctl.cases) == 0 {
+		return
+	}
+	// High: the home streets of the cases, from the street's first positive.
+	touched := ctl.touched[:0]
+	for _, p := range ctl.cases {
+		st := g.homeSt[p]
+		if da := declareAt(ctl.time(ctl.caseAt[p])); !ctl.high[st].declared && da.Before(g.end) {
+			touched = ctl.candidate(touched, st, ctl.sec(da))
+		}
+	}
+	touched = ctl.declareAll(touched, ctl.high, "high")
+	// Medium: the other streets of their county the cases visited while
+	// infected, before their first positive sample.
+	for _, p := range ctl.cases {
+		ii := e.infIdx[p]
+		if ii < 0 {
+			continue // cannot happen: positives are infected
+		}
+		tr := ctl.traj[ii]
+		ctl.traj[ii] = nil
+		inf := ctl.sec(c.Infections[ii].At)
+		da := declareAt(ctl.time(ctl.caseAt[p]))
+		if !da.Before(g.end) {
 			continue
 		}
-		if da := declareAt(t); da.Before(g.end) {
-			high[st] = true
-			c.RiskAreas = append(c.RiskAreas, RiskArea{Region: g.streets[st].code, Level: "high", From: da, Until: da.Add(riskAreaDuration), DeclareAt: da})
+		das := ctl.sec(da)
+		for _, s := range tr {
+			st := s.street
+			if s.at >= ctl.caseAt[p] || s.until < inf || ctl.high[st].declared || ctl.med[st].declared ||
+				g.streets[st].county != int(g.homeCounty[p]) {
+				continue
+			}
+			touched = ctl.candidate(touched, st, das)
 		}
 	}
-	medAt := make([]time.Time, len(g.streets))
-	placeSt := make([]int32, len(c.Places))
-	for i, p := range c.Places {
-		placeSt[i] = int32(g.placeStreet[p.Region])
+	ctl.touched = ctl.declareAll(touched, ctl.med, "medium")
+}
+
+// candidate makes street st a candidate for an area declared at das (seconds)
+// or earlier, adding it to touched if it was none.
+func (ctl *control) candidate(touched []int32, st int32, das int64) []int32 {
+	switch c := ctl.cand[st]; {
+	case c < 0:
+		ctl.cand[st] = das
+		return append(touched, st)
+	case das < c:
+		ctl.cand[st] = das
 	}
-	infAt := make([]time.Time, len(c.Persons))
-	for _, in := range c.Infections {
-		infAt[in.Person] = in.At
+	return touched
+}
+
+// declareAll declares an area of the level over each candidate street and
+// clears the candidates.
+func (ctl *control) declareAll(touched []int32, areas []span, level string) []int32 {
+	g := ctl.g
+	for _, st := range touched {
+		da := ctl.time(ctl.cand[st])
+		ctl.cand[st] = -1
+		areas[st] = span{da, da.Add(riskAreaDuration), true}
+		g.city.RiskAreas = append(g.city.RiskAreas, RiskArea{Region: g.streets[st].code, Level: level, From: da, Until: da.Add(riskAreaDuration), DeclareAt: da})
+		ctl.declared = true
 	}
-	for _, v := range c.Visits {
-		t := caseAt[v.Person]
-		if t.IsZero() || !v.At.Before(t) || v.Until.Before(infAt[v.Person]) {
-			continue // only the case's trajectory while infected counts
+	return touched[:0]
+}
+
+// restrict drops from buf, the routines of day d grouped by person as
+// indexed by firstOf, the visits that the areas in force forbid, and updates
+// firstOf. A visit is judged by its start.
+func (ctl *control) restrict(d int, buf []cv, firstOf []int32) []cv {
+	if !ctl.declared {
+		return buf
+	}
+	g := ctl.g
+	ds := g.days[d]
+	active := false
+	for l, areas := range [2][]span{ctl.high, ctl.med} {
+		lo, hi := ctl.winLo[l], ctl.winHi[l]
+		for st, a := range areas {
+			lo[st], hi[st] = 0, 0
+			if !a.declared {
+				continue
+			}
+			f := max(0, min(secondsPerDay, int64(a.from.Sub(ds)/time.Second)))
+			u := max(0, min(secondsPerDay, int64(a.until.Sub(ds)/time.Second)))
+			if f < u {
+				lo[st], hi[st] = int32(f), int32(u)
+				active = true
+			}
 		}
-		st := placeSt[v.Place]
-		if high[st] || g.streets[st].county != int(g.homeCounty[v.Person]) {
+	}
+	if !active {
+		return buf
+	}
+	hLo, hHi, mLo, mHi := ctl.winLo[0], ctl.winHi[0], ctl.winLo[1], ctl.winHi[1]
+	n := len(firstOf) - 1
+	w := int32(0)
+	for p := range n {
+		from, to := firstOf[p], firstOf[p+1]
+		firstOf[p] = w
+		hs := g.homeSt[p]
+		for _, v := range buf[from:to] {
+			ps := g.placeSt[v.place]
+			switch {
+			case v.at >= hLo[ps] && v.at < hHi[ps]: // the place is in a sealed street
+			case v.at >= hLo[hs] && v.at < hHi[hs]: // the person lives in one
+			case ps != hs && v.at >= mLo[hs] && v.at < mHi[hs]: // the person may not leave a medium street
+			case ps != hs && v.at >= mLo[ps] && v.at < mHi[ps]: // others keep out of one (it would turn their code yellow)
+			default:
+				buf[w] = v
+				w++
+			}
+		}
+	}
+	firstOf[n] = w
+	return buf[:w]
+}
+
+// record keeps the visits of day d of the infected persons who are not
+// examined cases yet, from their infection on, for [control.declare].
+func (ctl *control) record(d int, buf []cv, firstOf []int32) {
+	g, c := ctl.g, ctl.g.city
+	for len(ctl.traj) < len(c.Infections) {
+		ctl.traj = append(ctl.traj, nil)
+	}
+	off := ctl.dayOff[d]
+	for ii := range c.Infections {
+		in := &c.Infections[ii]
+		q := in.Person
+		if ctl.caseDay[q] != 0 || firstOf[q] == firstOf[q+1] {
 			continue
 		}
-		if da := declareAt(t); da.Before(g.end) && (medAt[st].IsZero() || da.Before(medAt[st])) {
-			medAt[st] = da
+		inf := ctl.sec(in.At)
+		for _, v := range buf[firstOf[q]:firstOf[q+1]] {
+			if until := off + int64(v.at+v.dur); until >= inf {
+				ctl.traj[ii] = append(ctl.traj[ii], stop{g.placeSt[v.place], off + int64(v.at), until})
+			}
 		}
 	}
-	for st, da := range medAt {
-		if !da.IsZero() {
-			c.RiskAreas = append(c.RiskAreas, RiskArea{Region: g.streets[st].code, Level: "medium", From: da, Until: da.Add(riskAreaDuration), DeclareAt: da})
-		}
-	}
-	slices.SortFunc(c.RiskAreas, func(a, b RiskArea) int {
-		return cmp.Or(a.DeclareAt.Compare(b.DeclareAt), strings.Compare(a.Level, b.Level), strings.Compare(a.Region, b.Region))
-	})
 }

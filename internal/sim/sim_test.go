@@ -57,12 +57,14 @@ func generate(t testing.TB, cfg Config) *City {
 
 func TestGenerateDeterministic(t *testing.T) {
 	base := Config{Persons: 1500, Days: 4, Seed: 7, End: testEnd}
+	outbreak := Config{Persons: 3000, Days: 7, Seed: 3, City: "441900", End: testEnd} // risk areas and their measures
 	tests := []struct {
 		name      string
 		a, b      Config
 		wantEqual bool
 	}{
 		{"same seed", base, base, true},
+		{"same seed, outbreak with risk areas in force", outbreak, outbreak, true},
 		{"same seed, End elsewhere in the same day", base, func() Config { c := base; c.End = testEnd.Add(-3 * time.Hour); return c }(), false},
 		{"different seed", base, func() Config { c := base; c.Seed = 8; return c }(), false},
 		{"different city", base, func() Config { c := base; c.City = "110000"; return c }(), false},
@@ -77,6 +79,9 @@ func TestGenerateDeterministic(t *testing.T) {
 			b, err := Generate(tt.b, regionTable(t))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tt.a == outbreak && len(a.RiskAreas) == 0 {
+				t.Fatal("the outbreak city has no risk area")
 			}
 			if got := cmp.Equal(a, b); got != tt.wantEqual {
 				t.Errorf("cmp.Equal = %v, want %v", got, tt.wantEqual)
@@ -140,7 +145,10 @@ func TestGenerateInvariants(t *testing.T) {
 	}{
 		{"guangzhou 20k persons 7 days", Config{Persons: 20000, Days: 7, Seed: 1, End: testEnd}, [2]float64{23.129, 113.264}, [2]float64{2.7, 3.4}, true},
 		{"beijing by province code", Config{Persons: 4000, Days: 5, Seed: 2, City: "110000", End: testEnd}, [2]float64{39.904, 116.407}, [2]float64{2.7, 3.5}, false},
-		{"dongguan towns directly under the city", Config{Persons: 3000, Days: 7, Seed: 3, City: "441900", End: testEnd}, [2]float64{23.021, 113.752}, [2]float64{2.7, 3.4}, false},
+		// Nearly every town of Dongguan (one county) ends up a risk area: many
+		// residents may not leave their town and others keep out, hence fewer
+		// visits.
+		{"dongguan towns directly under the city", Config{Persons: 3000, Days: 7, Seed: 3, City: "441900", End: testEnd}, [2]float64{23.021, 113.752}, [2]float64{1.9, 3.4}, false},
 		{"city without a centre entry", Config{Persons: 2000, Days: 3, Seed: 4, City: "445300", End: testEnd}, [2]float64{}, [2]float64{2.7, 3.6}, false},
 		{"one day, tiny", Config{Persons: 300, Days: 1, Seed: 5, End: testEnd}, [2]float64{}, [2]float64{2.0, 4.5}, false},
 	}
@@ -355,14 +363,29 @@ func TestGenerateInvariants(t *testing.T) {
 					}
 				}
 				seen := map[string]bool{}
+				level := map[string]RiskArea{} // street → its area of each level
 				high := 0
 				for i, a := range c.RiskAreas {
-					if seen[a.Region] || len(a.Region) != 9 || !rt.Contains(city, a.Region) {
-						t.Errorf("area %d: region %s repeated or not a street of %s", i, a.Region, city)
+					if len(a.Region) != 9 || !rt.Contains(city, a.Region) {
+						t.Errorf("area %d: region %s not a street of %s", i, a.Region, city)
+					}
+					// A street has one area, or a medium one upgraded later by a high one.
+					if _, dup := level[a.Level+a.Region]; dup || a.Level == "medium" && seen[a.Region] {
+						t.Errorf("area %d: %s area over %s repeated or after a high one", i, a.Level, a.Region)
+					}
+					if m, ok := level["medium"+a.Region]; ok && a.Level == "high" && !m.DeclareAt.Before(a.DeclareAt) {
+						t.Errorf("area %d: high area over %s declared %v, its medium one %v", i, a.Region, a.DeclareAt, m.DeclareAt)
 					}
 					seen[a.Region] = true
+					level[a.Level+a.Region] = a
+					if i > 0 && a.DeclareAt.Before(c.RiskAreas[i-1].DeclareAt) {
+						t.Errorf("area %d is out of order", i)
+					}
 					if !a.DeclareAt.Before(endDay) || !a.From.Equal(a.DeclareAt) || a.Until.Sub(a.From) != 7*24*time.Hour {
 						t.Errorf("area %d: declared %v from %v until %v", i, a.DeclareAt, a.From, a.Until)
+					}
+					if h := a.DeclareAt.In(health.CST); h.Hour() != 9 || h.Minute() != 0 || h.Second() != 0 {
+						t.Errorf("area %d declared at %v, want 09:00 CST", i, h)
 					}
 					switch a.Level {
 					case "high":
@@ -389,7 +412,185 @@ func TestGenerateInvariants(t *testing.T) {
 	}
 }
 
+// measureCities have risk areas of both levels in force during the period.
+var measureCities = []struct {
+	name   string
+	cfg    Config
+	expire bool // some high areas end before the period does
+}{
+	{"guangzhou 20k persons 7 days", Config{Persons: 20000, Days: 7, Seed: 1, End: testEnd}, false},
+	{"dongguan 3k persons 7 days", Config{Persons: 3000, Days: 7, Seed: 3, City: "441900", End: testEnd}, false},
+	{"guangzhou 5k persons 20 days", Config{Persons: 5000, Days: 20, Seed: 9, End: testEnd}, true},
+}
+
+// violations counts the visits of c that break the measures of its risk
+// areas in force when the visit starts.
+type violations struct {
+	sealedPlace    int      // at a place in a high-risk street
+	sealedResident int      // by a resident of a high-risk street
+	leftMedium     int      // by a resident of a medium-risk street outside it
+	enteredMedium  int      // at a place in a medium-risk street by a non-resident
+	examples       []string // a few of them
+}
+
+func measureViolations(c *City) violations {
+	var out violations
+	byRegion := map[string][]RiskArea{}
+	for _, a := range c.RiskAreas {
+		byRegion[a.Region] = append(byRegion[a.Region], a)
+	}
+	inForce := func(a RiskArea, t time.Time) bool { return !t.Before(a.DeclareAt) && t.Before(a.Until) }
+	note := func(n *int, v Visit, a RiskArea, what string) {
+		*n++
+		if len(out.examples) < 5 {
+			out.examples = append(out.examples, fmt.Sprintf("person %d at place %d from %v: %s (%s area over %s declared %v)",
+				v.Person, v.Place, v.At, what, a.Level, a.Region, a.DeclareAt))
+		}
+	}
+	for _, v := range c.Visits {
+		pr, hr := c.Places[v.Place].Region, c.Persons[v.Person].HomeRegion
+		for _, a := range byRegion[pr] {
+			switch {
+			case !inForce(a, v.At):
+			case a.Level == "high":
+				note(&out.sealedPlace, v, a, "the place is sealed")
+			case a.Level == "medium" && pr != hr:
+				note(&out.enteredMedium, v, a, "a non-resident entered a medium-risk street")
+			}
+		}
+		for _, a := range byRegion[hr] {
+			switch {
+			case !inForce(a, v.At):
+			case a.Level == "high":
+				note(&out.sealedResident, v, a, "the person's street is sealed")
+			case a.Level == "medium" && pr != hr:
+				note(&out.leftMedium, v, a, "the person left a medium-risk street")
+			}
+		}
+	}
+	return out
+}
+
+func TestRiskAreaMeasures(t *testing.T) {
+	for _, tt := range measureCities {
+		t.Run(tt.name, func(t *testing.T) {
+			c := generate(t, tt.cfg)
+			// The same city as if nobody complied: the areas are declared by
+			// the same rules, the visits they forbid are made.
+			free, err := generateCity(tt.cfg, regionTable(t), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			levels := map[string]int{}
+			for _, a := range c.RiskAreas {
+				levels[a.Level]++
+			}
+			if levels["high"] == 0 || levels["medium"] == 0 {
+				t.Fatalf("areas by level %v, want both levels", levels)
+			}
+			got, base := measureViolations(c), measureViolations(free)
+			t.Logf("%d areas %v, %d visits (%d without measures); violations without measures: %d sealed places, %d sealed residents, %d left medium",
+				len(c.RiskAreas), levels, len(c.Visits), len(free.Visits), base.sealedPlace, base.sealedResident, base.leftMedium)
+
+			tests := []struct {
+				name      string
+				got, base int
+			}{
+				{"no visit starts at a place in a high-risk street in force", got.sealedPlace, base.sealedPlace},
+				{"residents of a high-risk street in force stay home", got.sealedResident, base.sealedResident},
+				{"residents of a medium-risk street in force stay in it", got.leftMedium, base.leftMedium},
+				{"others keep out of a medium-risk street in force", got.enteredMedium, base.enteredMedium},
+			}
+			for _, m := range tests {
+				t.Run(m.name, func(t *testing.T) {
+					if m.got != 0 {
+						t.Errorf("%d visits break the measure, e.g.\n%s", m.got, strings.Join(got.examples, "\n"))
+					}
+					if m.base == 0 {
+						t.Error("without measures no visit would break it either: the city does not test the measure")
+					}
+				})
+			}
+
+			t.Run("visits before the first declaration are made", func(t *testing.T) {
+				first := c.RiskAreas[0].DeclareAt
+				before := func(c *City) []Visit {
+					var out []Visit
+					for _, v := range c.Visits {
+						if v.At.Before(first) {
+							out = append(out, v)
+						}
+					}
+					slices.SortFunc(out, func(a, b Visit) int {
+						return cmpOr(a.At.Compare(b.At), a.Person-b.Person, a.Place-b.Place, a.Until.Compare(b.Until))
+					})
+					return out
+				}
+				if got, want := before(c), before(free); !slices.Equal(got, want) {
+					t.Errorf("%d visits before %v, want the %d made without measures", len(got), first, len(want))
+				}
+			})
+
+			t.Run("a sealed street is visited on the morning of its declaration", func(t *testing.T) {
+				sealedAt := map[string]time.Time{}
+				for _, a := range c.RiskAreas {
+					if a.Level == "high" {
+						sealedAt[a.Region] = a.DeclareAt
+					}
+				}
+				n := 0
+				for _, v := range c.Visits {
+					if da, ok := sealedAt[c.Places[v.Place].Region]; ok && v.At.Before(da) && !v.At.Before(health.StartOfDay(da)) {
+						n++
+					}
+				}
+				if n == 0 {
+					t.Error("no visit to a high-risk street on the day of its declaration before it: the measures start too early")
+				}
+			})
+
+			t.Run("measures end with the area", func(t *testing.T) {
+				if !tt.expire {
+					t.Skip("no area ends within the period")
+				}
+				endDay := health.StartOfDay(tt.cfg.End)
+				over := map[string]time.Time{} // high street → end of its area, within the period
+				for _, a := range c.RiskAreas {
+					if a.Level == "high" && a.Until.Before(endDay.Add(-24*time.Hour)) {
+						over[a.Region] = a.Until
+					}
+				}
+				if len(over) == 0 {
+					t.Fatal("no high area ends a day before the period")
+				}
+				residents, places := 0, 0
+				for _, v := range c.Visits {
+					if u, ok := over[c.Persons[v.Person].HomeRegion]; ok && !v.At.Before(u) {
+						residents++
+					}
+					if u, ok := over[c.Places[v.Place].Region]; ok && !v.At.Before(u) {
+						places++
+					}
+				}
+				if residents == 0 || places == 0 {
+					t.Errorf("after their areas ended, %d visits by residents of %d streets and %d to their places, want some", residents, len(over), places)
+				}
+			})
+		})
+	}
+}
+
 func abs(x float64) float64 { return max(x, -x) }
+
+// cmpOr is the first non-zero of cs.
+func cmpOr(cs ...int) int {
+	for _, c := range cs {
+		if c != 0 {
+			return c
+		}
+	}
+	return 0
+}
 
 // copresent reports whether the source and the person of in have visits at
 // in.Place overlapping at in.At.

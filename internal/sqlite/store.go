@@ -5,12 +5,15 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,10 +29,18 @@ var migrations embed.FS
 
 // DB is the embedded store. Appends go through one writer connection; reads
 // use a separate pool.
+//
+// The event log is two tables: events, one row per event, and visit_blocks,
+// one row per run of plain visits (see blocks.go). Every seq is in exactly
+// one of them; reads merge the two by seq.
 type DB struct {
-	w, r *sql.DB
-	path string
-	ins  map[int]*sql.Stmt // multi-row insert statements by row count
+	w, r     *sql.DB
+	path     string
+	ins      map[int]*sql.Stmt // multi-row insert statements by row count
+	insBlock *sql.Stmt         // insert one visit block
+	taken    *sql.Stmt         // whether any seq in [?1, ?2] is already stored
+	evAt     *sql.Stmt         // reader: the events row of seq ?
+	blockAt  *sql.Stmt         // reader: the block that would hold seq ?
 }
 
 // IdentityRow is a sealed identity to write beside its enrolment event.
@@ -69,8 +80,29 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		}
 		db.ins[n] = st
 	}
+	if db.insBlock, err = w.PrepareContext(ctx, `INSERT INTO visit_blocks(first_seq,n,recorded,actor,batch,data) VALUES (?,?,?,?,?,?)`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: prepare insert: %w", err)
+	}
+	if db.taken, err = w.PrepareContext(ctx, takenSQL); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: prepare insert: %w", err)
+	}
+	if db.evAt, err = r.PrepareContext(ctx, selectEvents+`WHERE seq = ?`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: prepare read: %w", err)
+	}
+	if db.blockAt, err = r.PrepareContext(ctx, selectBlocks+`WHERE first_seq = (SELECT max(first_seq) FROM visit_blocks WHERE first_seq <= ?)`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: prepare read: %w", err)
+	}
 	return db, nil
 }
+
+// takenSQL tells whether a seq in [?1, ?2] is stored. Blocks do not overlap,
+// so only the last block starting at or before ?2 can reach ?1.
+const takenSQL = `SELECT EXISTS(SELECT 1 FROM events WHERE seq BETWEEN ?1 AND ?2)
+	OR coalesce((SELECT first_seq + n - 1 FROM visit_blocks WHERE first_seq <= ?2 ORDER BY first_seq DESC LIMIT 1) >= ?1, 0)`
 
 const eventCols = 13
 
@@ -90,6 +122,11 @@ func insertSQL(rows int) string {
 func (db *DB) Close() error {
 	for _, st := range db.ins {
 		st.Close()
+	}
+	for _, st := range []*sql.Stmt{db.insBlock, db.taken, db.evAt, db.blockAt} {
+		if st != nil {
+			st.Close()
+		}
 	}
 	err := db.w.Close()
 	if e := db.r.Close(); err == nil {
@@ -152,11 +189,13 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 
 // LastSeq returns the sequence number of the last event, or 0.
 func (db *DB) LastSeq(ctx context.Context) (uint64, error) {
-	var s sql.NullInt64
-	if err := db.w.QueryRowContext(ctx, `SELECT max(seq) FROM events`).Scan(&s); err != nil {
+	var s int64
+	err := db.w.QueryRowContext(ctx, `SELECT max(coalesce((SELECT max(seq) FROM events), 0),
+		coalesce((SELECT first_seq + n - 1 FROM visit_blocks ORDER BY first_seq DESC LIMIT 1), 0))`).Scan(&s)
+	if err != nil {
 		return 0, fmt.Errorf("sqlite: last seq: %w", err)
 	}
-	return uint64(s.Int64), nil
+	return uint64(s), nil
 }
 
 func ms(t time.Time) any {
@@ -174,25 +213,65 @@ func nz[T uint32 | uint64 | int64](v T) any {
 }
 
 // Append writes events and identities in one transaction and returns after
-// the commit is durable. Events must carry their sequence numbers. On error
-// nothing is written.
+// the commit is durable. Events must carry their sequence numbers, unique
+// and not already stored (at most math.MaxInt64); they need not be in order.
+// Runs of plain visits are stored as visit blocks (see blocks.go), the other
+// events as events rows. On error nothing is written.
 func (db *DB) Append(ctx context.Context, events []health.Event, ids []IdentityRow) error {
+	ranges, err := seqRanges(events)
+	if err != nil {
+		return err
+	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
 	defer tx.Rollback()
+	// The primary keys catch a seq stored twice in one table only; this
+	// catches one in both, or inside a block. The node appends one range.
+	taken := tx.StmtContext(ctx, db.taken)
+	for _, r := range ranges {
+		var t bool
+		if err := taken.QueryRowContext(ctx, int64(r[0]), int64(r[1])).Scan(&t); err != nil {
+			return fmt.Errorf("sqlite: append events: check seqs: %w", err)
+		}
+		if t {
+			return fmt.Errorf("sqlite: append events: a seq in %d..%d is already stored", r[0], r[1])
+		}
+	}
+	var (
+		plain []*health.Event
+		buf   = make([]byte, 0, 1+16*min(len(events), maxBlock))
+		ins   = tx.StmtContext(ctx, db.insBlock)
+	)
+	for i := 0; i < len(events); {
+		if !plainVisit(&events[i]) {
+			plain = append(plain, &events[i])
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(events) && j-i < maxBlock && sameBlock(&events[j-1], &events[j]) {
+			j++
+		}
+		run := events[i:j]
+		buf = encodeVisits(buf[:0], run)
+		if _, err := ins.ExecContext(ctx, int64(run[0].Seq), int64(len(run)), run[0].Recorded.UnixMilli(), run[0].Actor, run[0].Batch, buf); err != nil {
+			return fmt.Errorf("sqlite: append visits: %w", err)
+		}
+		i = j
+	}
 	args := make([]any, 0, 64*eventCols)
-	for len(events) > 0 {
+	for len(plain) > 0 {
 		n := 1
 		for _, c := range []int{64, 8} {
-			if len(events) >= c {
+			if len(plain) >= c {
 				n = c
 				break
 			}
 		}
 		args = args[:0]
-		for _, e := range events[:n] {
+		for _, e := range plain[:n] {
 			var data any
 			if e.Data != nil {
 				data = e.Data
@@ -203,7 +282,7 @@ func (db *DB) Append(ctx context.Context, events []health.Event, ids []IdentityR
 		if _, err := tx.StmtContext(ctx, db.ins[n]).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("sqlite: append events: %w", err)
 		}
-		events = events[n:]
+		plain = plain[n:]
 	}
 	for _, id := range ids {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO identities(person, id_hash, sealed, created) VALUES (?, ?, ?, ?)`,
@@ -217,45 +296,203 @@ func (db *DB) Append(ctx context.Context, events []health.Event, ids []IdentityR
 	return nil
 }
 
-// Scan calls fn for every event with seq > after, in order. fn must not keep
-// e.Data beyond the call. It stops at fn's first error and returns it.
-func (db *DB) Scan(ctx context.Context, after uint64, fn func(e *health.Event) error) error {
-	return db.scan(ctx, `WHERE seq > ?`, []any{int64(after)}, fn)
+// seqRanges returns the seqs of events as sorted maximal ranges of
+// consecutive numbers, or an error if a seq repeats or exceeds MaxInt64.
+func seqRanges(events []health.Event) ([][2]uint64, error) {
+	var ranges [][2]uint64
+	add := func(s uint64) error {
+		if s > math.MaxInt64 {
+			return fmt.Errorf("sqlite: append events: seq %d out of range", s)
+		}
+		if k := len(ranges) - 1; k >= 0 {
+			if s <= ranges[k][1] {
+				return fmt.Errorf("sqlite: append events: seq %d twice", s)
+			}
+			if s == ranges[k][1]+1 {
+				ranges[k][1] = s
+				return nil
+			}
+		}
+		ranges = append(ranges, [2]uint64{s, s})
+		return nil
+	}
+	sorted := slices.IsSortedFunc(events, func(a, b health.Event) int { return cmp.Compare(a.Seq, b.Seq) })
+	if sorted {
+		for i := range events {
+			if err := add(events[i].Seq); err != nil {
+				return nil, err
+			}
+		}
+		return ranges, nil
+	}
+	seqs := make([]uint64, len(events))
+	for i := range events {
+		seqs[i] = events[i].Seq
+	}
+	slices.Sort(seqs)
+	for _, s := range seqs {
+		if err := add(s); err != nil {
+			return nil, err
+		}
+	}
+	return ranges, nil
 }
 
-const selectEvents = `SELECT seq,kind,at,until,recorded,person,place,region,ref,aux,actor,batch,data FROM events `
-
-// scan runs a query over events (where is the WHERE clause) and calls fn for
-// each row in seq order, reusing one Event.
-func (db *DB) scan(ctx context.Context, where string, args []any, fn func(e *health.Event) error) error {
-	rows, err := db.r.QueryContext(ctx, selectEvents+where+` ORDER BY seq`, args...)
+// Scan calls fn for every event with seq > after, in order: events rows and
+// the visits of visit blocks merged by seq, read in one transaction so both
+// tables are the same snapshot. fn must not keep e or e.Data beyond the
+// call. It stops at fn's first error and returns it.
+func (db *DB) Scan(ctx context.Context, after uint64, fn func(e *health.Event) error) error {
+	if after >= math.MaxInt64 {
+		return nil
+	}
+	tx, err := db.r.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: read events: %w", err)
 	}
-	defer rows.Close()
-	var (
-		e                                       health.Event
-		seq, kind, at, recorded                 int64
-		until, person, place, region, ref_, aux sql.NullInt64
-	)
-	for rows.Next() {
-		e.Data = e.Data[:0]
-		if err := rows.Scan(&seq, &kind, &at, &until, &recorded, &person, &place, &region, &ref_, &aux, &e.Actor, &e.Batch, &e.Data); err != nil {
-			return fmt.Errorf("sqlite: read event: %w", err)
+	defer tx.Rollback()
+	evs, err := eventsOf(tx.QueryContext(ctx, selectEvents+`WHERE seq > ? ORDER BY seq`, int64(after)))
+	if err != nil {
+		return err
+	}
+	defer evs.rows.Close()
+	// The block holding after+1 may start before it: begin at the last
+	// block starting at or before after, and skip its visits up to after.
+	vs, err := visitsOf(after + 1)(tx.QueryContext(ctx, selectBlocks+`WHERE first_seq >= coalesce((SELECT max(first_seq) FROM visit_blocks WHERE first_seq <= ?1), ?1) ORDER BY first_seq`, int64(after)))
+	if err != nil {
+		return err
+	}
+	defer vs.rows.Close()
+	okE, err := evs.next()
+	if err != nil {
+		return err
+	}
+	okV, err := vs.next()
+	if err != nil {
+		return err
+	}
+	for okE || okV {
+		if okE && (!okV || evs.e.Seq <= vs.e.Seq) {
+			if err := fn(&evs.e); err != nil {
+				return err
+			}
+			okE, err = evs.next()
+		} else {
+			if err := fn(&vs.e); err != nil {
+				return err
+			}
+			okV, err = vs.next()
 		}
-		e.Seq, e.Kind = uint64(seq), health.EventKind(kind)
-		e.At, e.Recorded = time.UnixMilli(at).UTC(), time.UnixMilli(recorded).UTC()
-		e.Until = time.Time{}
-		if until.Valid {
-			e.Until = time.UnixMilli(until.Int64).UTC()
-		}
-		e.Person, e.Place, e.Region = uint32(person.Int64), uint32(place.Int64), uint32(region.Int64)
-		e.Ref, e.Aux = uint64(ref_.Int64), aux.Int64
-		if err := fn(&e); err != nil {
+		if err != nil {
 			return err
 		}
 	}
-	return rows.Err()
+	return nil
+}
+
+const (
+	selectEvents = `SELECT seq,kind,at,until,recorded,person,place,region,ref,aux,actor,batch,data FROM events `
+	selectBlocks = `SELECT first_seq,n,recorded,actor,batch,data FROM visit_blocks `
+)
+
+// eventRows reads events rows in seq order into one reused Event.
+type eventRows struct {
+	rows *sql.Rows
+	e    health.Event
+}
+
+// eventsOf reads the rows of a selectEvents query ordered by seq.
+func eventsOf(rows *sql.Rows, err error) (*eventRows, error) {
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read events: %w", err)
+	}
+	return &eventRows{rows: rows}, nil
+}
+
+// next reads the next row into r.e; it returns false at the end.
+func (r *eventRows) next() (bool, error) {
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return false, fmt.Errorf("sqlite: read events: %w", err)
+		}
+		return false, nil
+	}
+	var (
+		e                                       = &r.e
+		seq, kind, at, recorded                 int64
+		until, person, place, region, ref_, aux sql.NullInt64
+	)
+	e.Data = e.Data[:0]
+	if err := r.rows.Scan(&seq, &kind, &at, &until, &recorded, &person, &place, &region, &ref_, &aux, &e.Actor, &e.Batch, &e.Data); err != nil {
+		return false, fmt.Errorf("sqlite: read event: %w", err)
+	}
+	e.Seq, e.Kind = uint64(seq), health.EventKind(kind)
+	e.At, e.Recorded = time.UnixMilli(at).UTC(), time.UnixMilli(recorded).UTC()
+	e.Until = time.Time{}
+	if until.Valid {
+		e.Until = time.UnixMilli(until.Int64).UTC()
+	}
+	e.Person, e.Place, e.Region = uint32(person.Int64), uint32(place.Int64), uint32(region.Int64)
+	e.Ref, e.Aux = uint64(ref_.Int64), aux.Int64
+	return true, nil
+}
+
+// visitRows reads the visits of visit blocks in seq order into one reused
+// Event, skipping visits before from.
+type visitRows struct {
+	rows *sql.Rows
+	from uint64
+	blk  blockReader
+	data sql.RawBytes // valid until rows.Next; blk is done with it by then
+	e    health.Event
+}
+
+// visitsOf returns a function that reads the visits with seq >= from of the
+// rows of a selectBlocks query ordered by first_seq.
+func visitsOf(from uint64) func(rows *sql.Rows, err error) (*visitRows, error) {
+	return func(rows *sql.Rows, err error) (*visitRows, error) {
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: read visit blocks: %w", err)
+		}
+		return &visitRows{rows: rows, from: from}, nil
+	}
+}
+
+// next decodes the next visit into r.e; it returns false at the end.
+func (r *visitRows) next() (bool, error) {
+	for {
+		ok, err := r.blk.next(&r.e)
+		if err != nil {
+			return false, err
+		}
+		if ok {
+			if r.e.Seq < r.from {
+				continue
+			}
+			return true, nil
+		}
+		if !r.rows.Next() {
+			if err := r.rows.Err(); err != nil {
+				return false, fmt.Errorf("sqlite: read visit blocks: %w", err)
+			}
+			return false, nil
+		}
+		var (
+			first, n, recorded int64
+			actor, batch       string
+		)
+		if err := r.rows.Scan(&first, &n, &recorded, &actor, &batch, &r.data); err != nil {
+			return false, fmt.Errorf("sqlite: read visit block: %w", err)
+		}
+		if err := r.blk.reset(first, n, recorded, actor, batch, r.data); err != nil {
+			return false, err
+		}
+		if uint64(first) < r.from {
+			if err := r.blk.skip(int(min(r.from-uint64(first), uint64(n)))); err != nil {
+				return false, err
+			}
+		}
+	}
 }
 
 // Identities calls fn for every sealed identity's person index and ID hash.
@@ -299,21 +536,37 @@ func (db *DB) Identity(ctx context.Context, person uint32) (idHash [32]byte, sea
 	return idHash, sealed, nil
 }
 
-// Event returns one event by sequence number, or ErrNotFound.
+// Event returns one event by sequence number, or ErrNotFound. A visit in
+// a block is found by decoding its block up to it.
 func (db *DB) Event(ctx context.Context, seq uint64) (health.Event, error) {
-	var out health.Event
-	found := false
-	err := db.scan(ctx, `WHERE seq = ?`, []any{int64(seq)}, func(e *health.Event) error {
-		out = *e
-		out.Data = append([]byte(nil), e.Data...)
-		found = true
-		return nil
-	})
+	if seq > math.MaxInt64 {
+		return health.Event{}, ErrNotFound
+	}
+	evs, err := eventsOf(db.evAt.QueryContext(ctx, int64(seq)))
 	if err != nil {
-		return out, err
+		return health.Event{}, err
 	}
-	if !found {
-		return out, ErrNotFound
+	ok, err := evs.next()
+	evs.rows.Close()
+	if err != nil {
+		return health.Event{}, err
 	}
-	return out, nil
+	if ok {
+		out := evs.e
+		out.Data = append([]byte(nil), evs.e.Data...)
+		return out, nil
+	}
+	vs, err := visitsOf(seq)(db.blockAt.QueryContext(ctx, int64(seq)))
+	if err != nil {
+		return health.Event{}, err
+	}
+	defer vs.rows.Close()
+	ok, err = vs.next()
+	if err != nil {
+		return health.Event{}, err
+	}
+	if !ok || vs.e.Seq != seq {
+		return health.Event{}, ErrNotFound
+	}
+	return vs.e, nil
 }

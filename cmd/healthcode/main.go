@@ -3,6 +3,8 @@
 //
 //	healthcode serve   --addr 127.0.0.1:8080 --data DIR
 //	healthcode demo    [--persons N] [--days D] [--seed S] [--no-serve]
+//	healthcode keys    list|rotate|revoke|export --data DIR
+//	healthcode verify  --trust-list FILE PAYLOAD|IMAGE.png
 //	healthcode version
 package main
 
@@ -54,6 +56,8 @@ commands:
   serve     run a node on the embedded store
   demo      generate a synthetic city, feed it through the API and serve it
   bench     measure the core goals next to their peers (see BENCHMARKS.md)
+  keys      list, rotate, revoke or export the node's signing keys (node stopped)
+  verify    verify a code token or a QR image offline against a trust list
   version   print the version
 
 Every flag can also be set as HEALTHCODE_<FLAG> (e.g. HEALTHCODE_DATA=/var/lib/healthcode).
@@ -72,6 +76,10 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runDemo(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
+	case "keys":
+		return runKeys(ctx, args[1:], stdout, stderr)
+	case "verify":
+		return runVerify(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "healthcode", version)
 		return nil
@@ -86,6 +94,12 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // parseFlags parses args and then fills every flag not given on the command
 // line from HEALTHCODE_<NAME> (upper case, '-' as '_').
 func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	return parseFlagsArgs(fs, args, stderr, 0)
+}
+
+// parseFlagsArgs is parseFlags for a command that takes up to maxArgs
+// positional arguments after its flags.
+func parseFlagsArgs(fs *flag.FlagSet, args []string, stderr io.Writer, maxArgs int) error {
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -93,8 +107,8 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 		}
 		return usageError{err.Error()}
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+	if fs.NArg() > maxArgs {
+		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(maxArgs))}
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

@@ -13,11 +13,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"healthcode/internal/codesign"
 	"healthcode/internal/health"
 	"healthcode/internal/httpapi"
 	"healthcode/internal/identity"
@@ -34,7 +36,41 @@ type serveConfig struct {
 	Key        string // hex master key; empty: DATA/node.key
 	AdminToken string
 	LogLevel   string
+	Region     string        // the node's id: the province or city it serves
+	ScreenTTL  time.Duration // lifetime of a code token shown on a screen
+	PaperTTL   time.Duration // lifetime of a printed code token
+	Trust      []string      // trust-list files of other nodes whose codes are accepted
 	Now        func() time.Time
+}
+
+const defaultNodeRegion = "440000"
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// readTrustList reads and verifies a trust-list file (its signature and
+// content; the root is the one inside it).
+func readTrustList(path string) (*codesign.TrustList, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("trust list: %w", err)
+	}
+	tl, err := codesign.ParseTrustList(data, nil)
+	if err != nil {
+		return nil, fmt.Errorf("trust list %s: %w", path, err)
+	}
+	return tl, nil
+}
+
+// addNodeFlags registers the flags shared by serve and demo.
+func addNodeFlags(fs *flag.FlagSet, cfg *serveConfig) {
+	fs.StringVar(&cfg.Region, "region", defaultNodeRegion, "the node's id: the province or city code it serves (the issuer of its codes)")
+	fs.DurationVar(&cfg.ScreenTTL, "screen-ttl", 5*time.Minute, "lifetime of a signed code shown on a screen")
+	fs.DurationVar(&cfg.PaperTTL, "paper-ttl", 24*time.Hour, "lifetime of a printed (paper) code")
+	fs.Var((*stringList)(&cfg.Trust), "trust", "trust-list file of another node whose codes this node accepts (repeatable)")
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -45,6 +81,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.Key, "key", "", "master key, 64 hex digits (default: DATA/node.key, created at first start)")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "staff bearer token (default: a random one, printed at start)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	addNodeFlags(fs, &cfg)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -94,6 +131,16 @@ func startNode(ctx context.Context, cfg serveConfig, log *slog.Logger) (*running
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	release, err := lockData(cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			release()
+		}
+	}()
 	key, err := identity.LoadOrCreateKey(cfg.Data, cfg.Key)
 	if err != nil {
 		return nil, err
@@ -102,6 +149,7 @@ func startNode(ctx context.Context, cfg serveConfig, log *slog.Logger) (*running
 	if err != nil {
 		return nil, err
 	}
+
 	regions, err := region.Default()
 	if err != nil {
 		return nil, err
@@ -110,13 +158,36 @@ func startNode(ctx context.Context, cfg serveConfig, log *slog.Logger) (*running
 	if err != nil {
 		return nil, fmt.Errorf("national ruleset: %w", err)
 	}
+	if cfg.Region == "" {
+		cfg.Region = defaultNodeRegion
+	}
+	if r, ok := regions.Lookup(cfg.Region); !ok || r.Level > region.City {
+		return nil, usageError{fmt.Sprintf("--region: %q is not a province or city code", cfg.Region)}
+	}
+	now := time.Now
+	if cfg.Now != nil {
+		now = cfg.Now
+	}
+	keys, err := node.OpenKeys(cfg.Data, key, cfg.Region, now())
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	var trust []*codesign.TrustList
+	for _, f := range cfg.Trust {
+		tl, err := readTrustList(f)
+		if err != nil {
+			return nil, err
+		}
+		trust = append(trust, tl)
+	}
 	store, err := sqlite.Open(ctx, filepath.Join(cfg.Data, "healthcode.db"))
 	if err != nil {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	n, err := node.Open(ctx, node.Config{Store: store, Vault: vault, Regions: regions, Ruleset: rules, Logger: log, Registry: reg, Now: cfg.Now})
+	n, err := node.Open(ctx, node.Config{Store: store, Vault: vault, Regions: regions, Ruleset: rules, Logger: log, Registry: reg, Now: cfg.Now,
+		Keys: keys, Region: cfg.Region, ScreenTTL: cfg.ScreenTTL, PaperTTL: cfg.PaperTTL, Trust: trust})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -165,10 +236,12 @@ func startNode(ctx context.Context, cfg serveConfig, log *slog.Logger) (*running
 		if err := store.Close(); err != nil && first == nil {
 			first = err
 		}
+		release()
 		log.Info("stopped")
 		cancel()
 		rn.errc <- first
 	}()
+	started = true
 	return rn, nil
 }
 

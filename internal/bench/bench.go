@@ -265,7 +265,7 @@ func (r *runner) codeLookup(ctx context.Context, rn *Running) error {
 		if err != nil {
 			return err
 		}
-		bodies[health.PersonID(p)] = httpapi.AppendCodeJSON(nil, &v)
+		bodies[health.PersonID(p)] = httpapi.AppendCodeJSON(nil, &v, nil)
 		if v.Colour != health.Green && len(nonGreen) < sameAnswerNonGreen {
 			nonGreen = append(nonGreen, p)
 		}
@@ -315,11 +315,11 @@ func (r *runner) codeLookup(ctx context.Context, rn *Running) error {
 		r.rep.note("code lookup: same answer checked on %d persons (%d of them not green), bodies compared byte for byte with valid_until and the QR time masked", compared, len(nonGreen))
 		if len(nonGreen) > 0 {
 			v, _ := n.Code(nonGreen[0])
-			b := httpapi.AppendCodeJSON(nil, &v)
+			b := httpapi.AppendCodeJSON(nil, &v, nil)
 			r.rep.note("code lookup: example non-green body (%d bytes): %s", len(b), b)
 		}
 		if v, err := n.Code(set[0]); err == nil {
-			r.rep.note("code lookup: example green body (%d bytes): %s", len(httpapi.AppendCodeJSON(nil, &v)), httpapi.AppendCodeJSON(nil, &v))
+			r.rep.note("code lookup: example green body (%d bytes): %s", len(httpapi.AppendCodeJSON(nil, &v, nil)), httpapi.AppendCodeJSON(nil, &v, nil))
 		}
 	}
 

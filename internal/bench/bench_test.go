@@ -177,7 +177,7 @@ func BenchmarkCodeHandler(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	body := httpapi.AppendCodeJSON(nil, &v)
+	body := httpapi.AppendCodeJSON(nil, &v, nil)
 	bareMux := http.NewServeMux()
 	bareMux.HandleFunc("GET /api/v1/persons/{id}/code", BareHandler(map[string][]byte{"p1": body}))
 	for _, c := range []struct {

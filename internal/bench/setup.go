@@ -334,6 +334,10 @@ func NodeConfig(ctx context.Context, dir string, log *slog.Logger) (node.Config,
 	if err != nil {
 		return node.Config{}, err
 	}
+	keys, err := node.OpenKeys(dir, key, "440000", time.Now())
+	if err != nil {
+		return node.Config{}, err
+	}
 	store, err := sqlite.Open(ctx, filepath.Join(dir, "healthcode.db"))
 	if err != nil {
 		return node.Config{}, err
@@ -341,5 +345,5 @@ func NodeConfig(ctx context.Context, dir string, log *slog.Logger) (node.Config,
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return node.Config{Store: store, Vault: vault, Regions: regions, Ruleset: rules, Logger: log}, nil
+	return node.Config{Store: store, Vault: vault, Regions: regions, Ruleset: rules, Logger: log, Keys: keys}, nil
 }

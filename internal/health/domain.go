@@ -123,15 +123,18 @@ func ParsePersonID(s string) (uint32, bool) {
 
 // Place is a registered place: a venue, a transport hub, a service area.
 type Place struct {
-	Index      uint32    `json:"-"`
-	Name       string    `json:"name"`
-	Aliases    []string  `json:"aliases,omitempty"`
-	Kind       string    `json:"kind"`
-	Region     string    `json:"region"`
-	Lat        float64   `json:"lat"`
-	Lng        float64   `json:"lng"`
-	Registered time.Time `json:"-"`
-	Seq        uint64    `json:"-"`
+	Index   uint32   `json:"-"`
+	Name    string   `json:"name"`
+	Aliases []string `json:"aliases,omitempty"`
+	Kind    string   `json:"kind"`
+	Region  string   `json:"region"`
+	Lat     float64  `json:"lat"`
+	Lng     float64  `json:"lng"`
+	// DynamicPeriod > 0: the venue shows a code rotating every that many
+	// seconds on a screen, and only a current code is accepted.
+	DynamicPeriod int       `json:"dynamic_period,omitempty"`
+	Registered    time.Time `json:"-"`
+	Seq           uint64    `json:"-"`
 }
 
 // PlaceID formats a place index as the public place id ("L123").

@@ -18,6 +18,8 @@ const (
 	EvTestCorrected   EventKind = 5 // a lab corrected an earlier result for the same sample
 	EvRiskDeclared    EventKind = 6 // a risk area was declared
 	EvRiskLifted      EventKind = 7 // a risk area was lifted before its expiry
+	EvDependantBound  EventKind = 8 // Person may show and print the code of dependant Aux (proxy binding)
+	EvIDLookup        EventKind = 9 // a verifier looked up Person's colour by ID number at Place
 )
 
 var eventKindNames = map[EventKind]string{
@@ -28,6 +30,8 @@ var eventKindNames = map[EventKind]string{
 	EvTestCorrected:   "test_corrected",
 	EvRiskDeclared:    "risk_area_declared",
 	EvRiskLifted:      "risk_area_lifted",
+	EvDependantBound:  "dependant_bound",
+	EvIDLookup:        "id_lookup",
 }
 
 // String returns the kind's stable name.

@@ -18,6 +18,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"healthcode/internal/codesign"
 	"healthcode/internal/httpapi"
 	"healthcode/internal/nodetest"
 )
@@ -42,7 +43,12 @@ func newEnv(t *testing.T) *env {
 
 func newEnvAt(t *testing.T, dir string) *env {
 	t.Helper()
-	n := nodetest.Start(t, dir, nil)
+	return newEnvWith(t, nodetest.Options{Dir: dir})
+}
+
+func newEnvWith(t *testing.T, o nodetest.Options) *env {
+	t.Helper()
+	n := nodetest.StartWith(t, o)
 	srv := httptest.NewServer(httpapi.New(httpapi.Config{Node: n.Node, AdminToken: adminToken}))
 	var once sync.Once
 	closeAll := func() {
@@ -232,8 +238,21 @@ func TestEnrolAndCode(t *testing.T) {
 	if c["colour"] != "green" || c["star"] != false || len(c["reasons"].([]any)) != 0 || c["last_test"] != nil {
 		t.Errorf("new person's code: got %v, want green, no star, no reasons, no test", c)
 	}
-	if !strings.HasPrefix(c["qr"].(string), "HCU1:"+id+":green:") {
-		t.Errorf("qr: got %q, want the HCU1 payload", c["qr"])
+	// The qr is a signed token that the node verifies back to what a gate
+	// may see: colour, star, masked name and validity, nothing more.
+	qr, _ := c["qr"].(string)
+	if !strings.HasPrefix(qr, "HCC1:") {
+		t.Fatalf("qr: got %q, want a signed HCC1 token", qr)
+	}
+	v := e.do("POST", "/api/v1/verify", "", map[string]string{"payload": qr})
+	if v.status != 200 {
+		t.Fatalf("verify own token: got %d %s", v.status, v.body)
+	}
+	if m := v.json(t); m["valid"] != true || m["colour"] != "green" || m["masked_name"] != "张*" || m["paper"] != false || m["issuer"] != "440000" {
+		t.Errorf("verify own token: got %v", m)
+	}
+	if r := e.do("GET", "/api/v1/persons/"+id+"/code?qr=none", tok, nil); r.status != 200 || r.json(t)["qr"] != nil {
+		t.Errorf("?qr=none: got %d %s, want 200 with qr null", r.status, r.body)
 	}
 	// Re-enrolling the same ID number returns the same person.
 	r := e.do("POST", "/api/v1/persons", "", map[string]string{"id_number": idNumber(1), "name": "张三", "phone": "13800138000", "home_region": "440106"})
@@ -301,8 +320,17 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"place missing lng", "POST", "/api/v1/places", adminToken, map[string]any{"name": "x", "kind": "market", "region": "440106", "lat": 23.1}, 400, "missing_field", "lng"},
 		{"place by a person", "POST", "/api/v1/places", tok, map[string]any{"name": "x", "kind": "market", "region": "440106", "lat": 23.1, "lng": 113.3}, 403, "staff_only", ""},
 		{"visit in the future", "POST", "/api/v1/visits", tok, map[string]string{"person_id": id, "place_code": pcode, "at": ts(now.Add(time.Hour))}, 400, "future_time", "at"},
-		{"visit unknown place", "POST", "/api/v1/visits", tok, map[string]string{"person_id": id, "place_code": "HCP1:L999", "at": ts(now)}, 404, "unknown_place", "place_code"},
-		{"visit malformed code", "POST", "/api/v1/visits", tok, map[string]string{"person_id": id, "place_code": "http://evil/", "at": ts(now)}, 400, "invalid_place_code", "place_code"},
+		{"visit unknown place", "POST", "/api/v1/visits", adminToken, map[string]string{"person_id": id, "place_code": "HCP1:L999", "at": ts(now)}, 404, "unknown_place", "place_code"},
+		{"visit unsigned code by a person", "POST", "/api/v1/visits", tok, map[string]string{"person_id": id, "place_code": "HCP1:L1", "at": ts(now)}, 400, "unsigned_place_code", "place_code"},
+		{"visit malformed code", "POST", "/api/v1/visits", tok, map[string]string{"person_id": id, "place_code": "http://evil/", "at": ts(now)}, 400, "place_code_wrong_prefix", "place_code"},
+		{"visit altered code", "POST", "/api/v1/visits", tok, map[string]string{"person_id": id, "place_code": alter(pcode), "at": ts(now)}, 400, "place_code_bad_signature", "place_code"},
+		{"visit half a scan location", "POST", "/api/v1/visits", tok, map[string]any{"person_id": id, "place_code": pcode, "at": ts(now), "scan_lat": 23.1}, 400, "missing_field", "scan_lng"},
+		{"verify without payload", "POST", "/api/v1/verify", "", map[string]string{}, 400, "missing_field", "payload"},
+		{"dependant bad relation", "POST", "/api/v1/persons/" + id + "/dependants", tok, map[string]string{"id_number": idNumber(6), "name": "王五", "phone": "13900139000", "home_region": "440106", "relation": "friend", "basis": "consent"}, 400, "invalid_relation", "relation"},
+		{"dependant of someone else", "POST", "/api/v1/persons/p2/dependants", tok, map[string]string{"id_number": idNumber(6), "name": "王五", "phone": "13900139000", "home_region": "440106", "relation": "parent", "basis": "consent"}, 403, "not_your_account", "id"},
+		{"gate lookup by a person", "POST", "/api/v1/gate/lookups", tok, map[string]string{"id_number": idNumber(1), "place_id": "L1"}, 403, "staff_only", ""},
+		{"gate lookup bad id number", "POST", "/api/v1/gate/lookups", adminToken, map[string]string{"id_number": "123", "place_id": "L1"}, 400, "invalid_id_number", "id_number"},
+		{"gate lookup bad place", "POST", "/api/v1/gate/lookups", adminToken, map[string]string{"id_number": idNumber(1), "place_id": "X1"}, 400, "invalid_place_id", "place_id"},
 		{"visit bad time", "POST", "/api/v1/visits", tok, map[string]string{"person_id": id, "place_code": pcode, "at": "yesterday"}, 400, "invalid_time", "at"},
 		{"visit for someone else", "POST", "/api/v1/visits", tok, map[string]string{"person_id": "p2", "place_code": pcode, "at": ts(now)}, 403, "not_your_visit", "person_id"},
 		{"batch item unknown person", "POST", "/api/v1/visits", adminToken, map[string]any{"visits": []any{
@@ -515,4 +543,16 @@ func TestViewsRebuiltAfterRestart(t *testing.T) {
 	if r.json(t)["person_id"] != id {
 		t.Errorf("re-enrol after restart: got %s, want %s", r.body, id)
 	}
+}
+
+// alter flips a bit in the signature (the last byte of the COSE bytes) of
+// a signed payload and re-encodes it, so it is well formed but forged.
+func alter(payload string) string {
+	prefix, body, _ := strings.Cut(payload, ":")
+	raw, err := codesign.Base45Decode(body)
+	if err != nil {
+		panic(err)
+	}
+	raw[len(raw)-1] ^= 1
+	return prefix + ":" + codesign.Base45Encode(raw)
 }

@@ -74,38 +74,9 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]any{"persons": out})
 }
 
-// code serves a person's code. The response is built by hand: it is the
-// hottest path of the system.
-func (s *Server) code(w http.ResponseWriter, r *http.Request) {
-	p, err := pathPerson(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	c, err := s.caller(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if !c.Staff && c.Person != p {
-		s.writeError(w, r, health.Errorf(health.Permission, "not_your_code", "id", "a person token shows only its own code"))
-		return
-	}
-	v, err := s.n.Code(p)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	buf := make([]byte, 0, 512)
-	buf = AppendCodeJSON(buf, &v)
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Length", strconv.Itoa(len(buf)))
-	w.Write(buf)
-}
-
-// AppendCodeJSON appends the JSON of a code view to buf.
-func AppendCodeJSON(buf []byte, v *node.CodeView) []byte {
+// AppendCodeJSON appends the JSON of a code view to buf, with the signed
+// token sc as "qr" (null when sc is nil).
+func AppendCodeJSON(buf []byte, v *node.CodeView, sc *node.SignedCode) []byte {
 	pid := health.PersonID(v.Person)
 	buf = append(buf, `{"person_id":"`...)
 	buf = append(buf, pid...)
@@ -163,26 +134,13 @@ func AppendCodeJSON(buf []byte, v *node.CodeView) []byte {
 	buf = strconv.AppendQuote(buf, v.Ruleset)
 	buf = append(buf, `,"version":`...)
 	buf = strconv.AppendInt(buf, int64(v.RulesetVersion), 10)
+	if sc == nil {
+		return append(buf, `},"qr":null,"qr_expires_at":null}`...)
+	}
 	buf = append(buf, `},"qr":"`...)
-	buf = appendUnsignedCodePayload(buf, pid, v)
+	buf = append(buf, sc.Payload...) // Base45 and a prefix: nothing to escape
+	buf = append(buf, `","qr_expires_at":"`...)
+	buf = sc.ExpiresAt.UTC().AppendFormat(buf, time.RFC3339)
 	buf = append(buf, `"}`...)
 	return buf
-}
-
-// appendUnsignedCodePayload writes the version-1 code payload
-// "HCU1:<person>:<colour>:<star>:<valid until unix>". It is not signed and
-// no verifier may accept it as proof; the signed format replaces it.
-func appendUnsignedCodePayload(buf []byte, pid string, v *node.CodeView) []byte {
-	buf = append(buf, "HCU1:"...)
-	buf = append(buf, pid...)
-	buf = append(buf, ':')
-	buf = append(buf, v.Colour.String()...)
-	buf = append(buf, ':')
-	if v.Star {
-		buf = append(buf, '1')
-	} else {
-		buf = append(buf, '0')
-	}
-	buf = append(buf, ':')
-	return strconv.AppendInt(buf, v.ValidUntil.Unix(), 10)
 }

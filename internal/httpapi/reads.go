@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"healthcode/internal/health"
+	"healthcode/internal/node"
 	"healthcode/internal/region"
 )
 
@@ -101,6 +102,14 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 		out["result"] = health.Result(e.Aux).String()
 	case health.EvRiskDeclared:
 		out["level"] = health.RiskLevel(e.Aux).String()
+	case health.EvVisit:
+		// Unverified presence (a remote scan, impossible travel) is shown as
+		// such; it can never by itself make a code yellow or red.
+		if rs := node.UnverifiedReasons(e.Aux); len(rs) > 0 {
+			out["unverified"] = rs
+		}
+	case health.EvDependantBound:
+		out["dependant_id"] = health.PersonID(uint32(e.Aux))
 	}
 	if len(e.Data) > 0 {
 		out["data"] = json.RawMessage(e.Data)

@@ -5,8 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/skip2/go-qrcode"
-
+	"healthcode/internal/codesign"
 	"healthcode/internal/health"
 	"healthcode/internal/node"
 )
@@ -18,26 +17,41 @@ type placeBody struct {
 	Region  string   `json:"region"`
 	Lat     *float64 `json:"lat"`
 	Lng     *float64 `json:"lng"`
+	// DynamicPeriod: seconds between rotations of a code shown on a screen;
+	// absent or 0 for a printed poster.
+	DynamicPeriod int `json:"dynamic_period"`
 }
 
 type placeOut struct {
-	PlaceID   string   `json:"place_id"`
-	PlaceCode string   `json:"place_code"`
-	Name      string   `json:"name"`
-	Aliases   []string `json:"aliases"`
-	Kind      string   `json:"kind"`
-	Region    string   `json:"region"`
-	Lat       float64  `json:"lat"`
-	Lng       float64  `json:"lng"`
+	PlaceID       string   `json:"place_id"`
+	PlaceCode     string   `json:"place_code"`
+	StaleAt       *string  `json:"place_code_stale_at"`
+	Name          string   `json:"name"`
+	Aliases       []string `json:"aliases"`
+	Kind          string   `json:"kind"`
+	Region        string   `json:"region"`
+	Lat           float64  `json:"lat"`
+	Lng           float64  `json:"lng"`
+	DynamicPeriod int      `json:"dynamic_period"`
 }
 
-func placeJSON(p health.Place) placeOut {
+// placeJSON is a place with its current signed code.
+func (s *Server) placeJSON(p health.Place) (placeOut, error) {
 	al := p.Aliases
 	if al == nil {
 		al = []string{}
 	}
-	return placeOut{PlaceID: health.PlaceID(p.Index), PlaceCode: health.PlaceCode(p.Index), Name: p.Name, Aliases: al,
-		Kind: p.Kind, Region: p.Region, Lat: p.Lat, Lng: p.Lng}
+	code, stale, err := s.n.PlaceCode(p.Index)
+	if err != nil {
+		return placeOut{}, err
+	}
+	out := placeOut{PlaceID: health.PlaceID(p.Index), PlaceCode: code, Name: p.Name, Aliases: al,
+		Kind: p.Kind, Region: p.Region, Lat: p.Lat, Lng: p.Lng, DynamicPeriod: p.DynamicPeriod}
+	if !stale.IsZero() {
+		t := health.FormatTime(stale)
+		out.StaleAt = &t
+	}
+	return out, nil
 }
 
 func (s *Server) registerPlace(w http.ResponseWriter, r *http.Request) {
@@ -59,7 +73,7 @@ func (s *Server) registerPlace(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, health.Errorf(health.Invalid, "missing_field", f, "is required (WGS-84 degrees)"))
 		return
 	}
-	idx, err := s.n.RegisterPlace(r.Context(), c.Actor(), node.PlaceInput{Name: b.Name, Aliases: b.Aliases, Kind: b.Kind, Region: b.Region, Lat: *b.Lat, Lng: *b.Lng})
+	idx, err := s.n.RegisterPlace(r.Context(), c.Actor(), node.PlaceInput{Name: b.Name, Aliases: b.Aliases, Kind: b.Kind, Region: b.Region, Lat: *b.Lat, Lng: *b.Lng, DynamicPeriod: b.DynamicPeriod})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -69,7 +83,12 @@ func (s *Server) registerPlace(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, placeJSON(p))
+	out, err := s.placeJSON(p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, out)
 }
 
 func (s *Server) getPlace(w http.ResponseWriter, r *http.Request) {
@@ -83,7 +102,13 @@ func (s *Server) getPlace(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, placeJSON(p))
+	out, err := s.placeJSON(p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) listPlaces(w http.ResponseWriter, r *http.Request) {
@@ -109,7 +134,11 @@ func (s *Server) listPlaces(w http.ResponseWriter, r *http.Request) {
 	ps := s.n.Places(after, limit)
 	out := make([]placeOut, len(ps))
 	for i, p := range ps {
-		out[i] = placeJSON(p)
+		var err error
+		if out[i], err = s.placeJSON(p); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"places": out})
 }
@@ -126,19 +155,23 @@ func (s *Server) placeQR(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	size := 320
-	if v := r.URL.Query().Get("size"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 64 || n > 2048 {
-			s.writeError(w, r, health.Errorf(health.Invalid, "invalid_size", "size", "must be an integer from 64 to 2048"))
-			return
-		}
-		size = n
+	size, err := sizeParam(r, 320)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
-	png, err := qrcode.Encode(health.PlaceCode(p.Index), qrcode.Medium, size)
+	code, _, err := s.n.PlaceCode(p.Index)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	png, err := codesign.EncodePNG(code, size)
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("encode QR: %w", err))
 		return
+	}
+	if p.DynamicPeriod > 0 {
+		w.Header().Set("Cache-Control", "no-store")
 	}
 	w.Header().Set("Content-Type", "image/png")
 	w.Header().Set("Content-Length", strconv.Itoa(len(png)))
@@ -150,6 +183,8 @@ type visitBody struct {
 	PlaceCode string      `json:"place_code"`
 	At        string      `json:"at"`
 	Until     string      `json:"until"`
+	ScanLat   *float64    `json:"scan_lat"`
+	ScanLng   *float64    `json:"scan_lng"`
 	Visits    []visitBody `json:"visits"`
 }
 
@@ -209,7 +244,14 @@ func (s *Server) visits(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		in[i] = node.VisitInput{Person: p, PlaceCode: v.PlaceCode, At: at, Until: until}
+		in[i] = node.VisitInput{Person: p, PlaceCode: v.PlaceCode, At: at, Until: until, Trusted: c.Staff}
+		switch {
+		case v.ScanLat != nil && v.ScanLng != nil:
+			in[i].ScanLoc, in[i].ScanLat, in[i].ScanLng = true, *v.ScanLat, *v.ScanLng
+		case v.ScanLat != nil || v.ScanLng != nil:
+			s.writeError(w, r, health.Errorf(health.Invalid, "missing_field", field("scan_lng"), "scan_lat and scan_lng come together"))
+			return
+		}
 	}
 	n, err := s.n.RecordVisits(r.Context(), c.Actor(), in)
 	if err != nil {

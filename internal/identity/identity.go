@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -88,6 +89,7 @@ type Vault struct {
 	aead     cipher.AEAD
 	idKey    []byte
 	tokenKey []byte
+	pseudo   cipher.Block // AES-256 for token pseudonyms
 }
 
 // NewVault derives the vault's sub-keys from a 32-byte master key with HKDF.
@@ -110,6 +112,10 @@ func NewVault(master []byte) (*Vault, error) {
 	if err != nil {
 		return nil, err
 	}
+	pseudoKey, err := derive("token-pseudonym v1")
+	if err != nil {
+		return nil, err
+	}
 	block, err := aes.NewCipher(enc)
 	if err != nil {
 		return nil, err
@@ -118,7 +124,11 @@ func NewVault(master []byte) (*Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Vault{aead: aead, idKey: idKey, tokenKey: tokenKey}, nil
+	pseudo, err := aes.NewCipher(pseudoKey)
+	if err != nil {
+		return nil, err
+	}
+	return &Vault{aead: aead, idKey: idKey, tokenKey: tokenKey, pseudo: pseudo}, nil
 }
 
 // HashID returns the keyed hash (HMAC-SHA256) of a normalised ID number, the
@@ -209,4 +219,33 @@ func MaskName(name string) string {
 		return "*"
 	}
 	return string(r) + strings.Repeat("*", n-1)
+}
+
+// PseudonymSize is the size of a token pseudonym.
+const PseudonymSize = 16
+
+// Pseudonym returns a fresh 16-byte pseudonym of person p for a token issued
+// at the given Unix second: one AES block over (p, issued, 8 random bytes).
+// Two tokens of one person share nothing a verifier can link; only the node
+// (holding the key) can tell whose token it was, with OpenPseudonym.
+func (v *Vault) Pseudonym(p uint32, issued int64) []byte {
+	var b [PseudonymSize]byte
+	binary.BigEndian.PutUint32(b[0:4], p)
+	binary.BigEndian.PutUint32(b[4:8], uint32(issued))
+	rand.Read(b[8:])
+	out := make([]byte, PseudonymSize)
+	v.pseudo.Encrypt(out, b[:])
+	return out
+}
+
+// OpenPseudonym returns the person and the issue time (Unix seconds, modulo
+// 2^32) behind a pseudonym made by this vault. A pseudonym made under
+// another key gives an arbitrary answer: check the token's signature first.
+func (v *Vault) OpenPseudonym(ps []byte) (p uint32, issued uint32, ok bool) {
+	if len(ps) != PseudonymSize {
+		return 0, 0, false
+	}
+	var b [PseudonymSize]byte
+	v.pseudo.Decrypt(b[:], ps)
+	return binary.BigEndian.Uint32(b[0:4]), binary.BigEndian.Uint32(b[4:8]), true
 }

@@ -62,7 +62,7 @@ func TestIncrementalAreaReevaluationMatchesRebuild(t *testing.T) {
 		var vs []node.VisitInput
 		for i := 0; i < k; i++ {
 			at := now.Add(-time.Duration(r.Int64N(int64(span))))
-			vs = append(vs, node.VisitInput{Person: uint32(1 + r.IntN(persons)), PlaceCode: health.PlaceCode(places[r.IntN(len(places))]), At: at})
+			vs = append(vs, node.VisitInput{Person: uint32(1 + r.IntN(persons)), PlaceCode: health.PlaceCode(places[r.IntN(len(places))]), At: at, Trusted: true})
 		}
 		if _, err := n.RecordVisits(ctx, "t", vs); err != nil {
 			t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"healthcode/internal/codesign"
 	"healthcode/internal/health"
 	"healthcode/internal/identity"
 	"healthcode/internal/region"
@@ -140,6 +141,9 @@ type PlaceInput struct {
 	Region  string
 	Lat     float64
 	Lng     float64
+	// DynamicPeriod, if not 0, makes the venue show a rotating code on a
+	// screen, a new one every DynamicPeriod seconds (60 to 86400).
+	DynamicPeriod int
 }
 
 // RegisterPlace registers a place and returns its index. It returns an
@@ -168,7 +172,10 @@ func (n *Node) RegisterPlace(ctx context.Context, actor string, in PlaceInput) (
 	if in.Lng < 73 || in.Lng > 136 {
 		return 0, health.Errorf(health.Invalid, "invalid_coordinates", "lng", "%v is outside China (73 to 136)", in.Lng)
 	}
-	data, err := json.Marshal(health.Place{Name: name, Aliases: in.Aliases, Kind: in.Kind, Region: in.Region, Lat: in.Lat, Lng: in.Lng})
+	if in.DynamicPeriod != 0 && (in.DynamicPeriod < 60 || in.DynamicPeriod > codesign.MaxPeriod) {
+		return 0, health.Errorf(health.Invalid, "invalid_period", "dynamic_period", "must be 0 (a printed code) or 60 to %d seconds", codesign.MaxPeriod)
+	}
+	data, err := json.Marshal(health.Place{Name: name, Aliases: in.Aliases, Kind: in.Kind, Region: in.Region, Lat: in.Lat, Lng: in.Lng, DynamicPeriod: in.DynamicPeriod})
 	if err != nil {
 		return 0, err
 	}
@@ -190,6 +197,13 @@ type VisitInput struct {
 	At        time.Time
 	Until     time.Time
 	Source    health.VisitSource
+	// Where the phone was when it scanned, if the client sent it.
+	ScanLoc          bool
+	ScanLat, ScanLng float64
+	// Trusted marks a staff import: unsigned legacy place codes are
+	// accepted. Signed codes are checked at the time of upload in every
+	// case (a dynamic code must be current when it arrives).
+	Trusted bool
 }
 
 // RecordVisits records a batch of visits. The batch is refused whole, with an
@@ -202,24 +216,35 @@ func (n *Node) RecordVisits(ctx context.Context, actor string, in []VisitInput) 
 	}
 	now := n.now()
 	events := make([]health.Event, len(in))
-	nPersons, nPlaces := n.nPersons.Load(), n.nPlaces.Load()
-	n.mu.RLock()
+	nPersons := n.nPersons.Load()
+	field := func(i int, f string) string {
+		if len(in) == 1 {
+			return f
+		}
+		return fmt.Sprintf("visits[%d].%s", i, f)
+	}
+	// Resolve the place codes first (signature checks take no lock).
+	places := make([]uint32, len(in))
 	for i, v := range in {
-		field := func(f string) string {
-			if len(in) == 1 {
-				return f
-			}
-			return fmt.Sprintf("visits[%d].%s", i, f)
-		}
 		if v.Person == 0 || v.Person > nPersons {
-			n.mu.RUnlock()
-			return 0, health.Errorf(health.NotFound, "unknown_person", field("person_id"), "no person %s", health.PersonID(v.Person))
+			return 0, health.Errorf(health.NotFound, "unknown_person", field(i, "person_id"), "no person %s", health.PersonID(v.Person))
 		}
-		place, err := health.ParsePlaceCode(field("place_code"), v.PlaceCode)
+		p, err := n.placeOfCode(field(i, "place_code"), v.PlaceCode, v.Trusted, now)
 		if err != nil {
-			n.mu.RUnlock()
 			return 0, err
 		}
+		places[i] = p
+	}
+	nPlaces := n.nPlaces.Load()
+	type last struct {
+		place uint32
+		at    time.Time
+	}
+	prev := map[uint32]last{} // the batch's latest visit per person so far
+	n.mu.RLock()
+	for i, v := range in {
+		field := func(f string) string { return field(i, f) }
+		place := places[i]
 		if place == 0 || place > nPlaces {
 			n.mu.RUnlock()
 			return 0, health.Errorf(health.NotFound, "unknown_place", field("place_code"), "no place %s", health.PlaceID(place))
@@ -235,10 +260,37 @@ func (n *Node) RecordVisits(ctx context.Context, actor string, in []VisitInput) 
 			n.mu.RUnlock()
 			return 0, health.Errorf(health.Invalid, "invalid_interval", field("until"), "must be after at and at most 72h later")
 		}
+		aux := int64(v.Source & 3)
+		if v.ScanLoc {
+			if v.ScanLat < -90 || v.ScanLat > 90 || v.ScanLng < -180 || v.ScanLng > 180 {
+				n.mu.RUnlock()
+				return 0, health.Errorf(health.Invalid, "invalid_coordinates", field("scan_lat"), "scan location %v,%v is not a coordinate", v.ScanLat, v.ScanLng)
+			}
+			if pl := &n.places[place]; distanceKm(v.ScanLat, v.ScanLng, pl.Lat, pl.Lng) > RemoteScanKm {
+				aux |= auxRemote | auxUnverified
+			}
+		}
+		// Impossible travel from the person's previous visit (in this batch,
+		// else in the index, within a day before).
+		var pv last
+		if b, ok := prev[v.Person]; ok && b.at.Before(v.At) {
+			pv = b
+		}
+		for _, o := range n.visits.ByPerson(v.Person, v.At.Add(-24*time.Hour), v.At) {
+			if o.From.Before(v.At) && o.From.After(pv.at) {
+				pv = last{o.Place, o.From}
+			}
+		}
+		if pv.place != 0 && pv.place != place && n.impossibleTravel(pv.place, pv.at, place, v.At) {
+			aux |= auxTravel | auxUnverified
+		}
+		if cur, ok := prev[v.Person]; !ok || v.At.After(cur.at) {
+			prev[v.Person] = last{place, v.At}
+		}
 		// The place's region is not repeated on the visit: it follows from
 		// the place, and leaving it out keeps visits packable in the store.
 		events[i] = health.Event{Kind: health.EvVisit, At: v.At, Until: until, Person: v.Person, Place: place,
-			Aux: int64(v.Source & 3), Actor: actor}
+			Aux: aux, Actor: actor}
 	}
 	n.mu.RUnlock()
 	err := n.submit(ctx, func(g *group) error {

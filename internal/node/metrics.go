@@ -12,6 +12,7 @@ type metrics struct {
 	groupSize   prometheus.Histogram
 	evaluations prometheus.Counter
 	scheduled   prometheus.Counter
+	verified    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, n *Node) metrics {
@@ -26,11 +27,13 @@ func newMetrics(reg prometheus.Registerer, n *Node) metrics {
 			Help: "Code evaluations (by new evidence, by time, at start-up)."}),
 		scheduled: prometheus.NewCounter(prometheus.CounterOpts{Name: "healthcode_scheduled_evaluations_total",
 			Help: "Code re-evaluations triggered by a rule's expiry."}),
+		verified: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "healthcode_verifications_total",
+			Help: "Online verifications of code tokens, by outcome (valid or the rejection code)."}, []string{"result"}),
 	}
 	if reg == nil {
 		return m
 	}
-	reg.MustRegister(m.events, m.commits, m.groupSize, m.evaluations, m.scheduled,
+	reg.MustRegister(m.events, m.commits, m.groupSize, m.evaluations, m.scheduled, m.verified,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "healthcode_persons", Help: "Enrolled persons."},
 			func() float64 { return float64(n.nPersons.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "healthcode_places", Help: "Registered places."},

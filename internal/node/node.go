@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"healthcode/internal/codesign"
 	"healthcode/internal/health"
 	"healthcode/internal/identity"
 	"healthcode/internal/region"
@@ -36,6 +37,15 @@ type Config struct {
 	Now      func() time.Time // default time.Now
 	Logger   *slog.Logger     // default slog.Default()
 	Registry prometheus.Registerer
+
+	// Signing: the keystore (see OpenKeys), the node's id (the region it
+	// serves, the issuer of its codes), the lifetimes of screen and paper
+	// tokens, and the trust lists of other nodes whose codes it accepts.
+	Keys      *codesign.Keystore
+	Region    string // default "440000"
+	ScreenTTL time.Duration
+	PaperTTL  time.Duration
+	Trust     []*codesign.TrustList
 
 	CodeTTL       time.Duration // how long a displayed code stays valid at most; default 24h
 	ClockSkew     time.Duration // how far in the future a visit or sample may be; default 5m
@@ -69,6 +79,8 @@ type Node struct {
 	samples  map[sampleKey]sampleState
 	areas    []health.RiskArea
 	lastSeq  uint64
+	// proxy bindings: holder → the dependants whose codes they hold
+	dependants map[uint32][]Binding
 
 	nPersons atomic.Uint32
 	nPlaces  atomic.Uint32
@@ -89,6 +101,8 @@ type Node struct {
 	due   dueHeap // owned by the writer goroutine
 
 	lookbackDur, starWindow time.Duration // from the ruleset's params
+
+	sign *signing
 
 	m metrics
 }
@@ -111,8 +125,14 @@ type sampleState struct {
 // views and evaluates every code that has evidence. It returns an error if
 // the store cannot be read or an event cannot be applied.
 func Open(ctx context.Context, cfg Config) (*Node, error) {
-	if cfg.Store == nil || cfg.Vault == nil || cfg.Regions == nil || cfg.Ruleset == nil {
-		return nil, errors.New("node: Store, Vault, Regions and Ruleset are required")
+	if cfg.Store == nil || cfg.Vault == nil || cfg.Regions == nil || cfg.Ruleset == nil || cfg.Keys == nil {
+		return nil, errors.New("node: Store, Vault, Regions, Ruleset and Keys are required")
+	}
+	if cfg.Region == "" {
+		cfg.Region = "440000"
+	}
+	if err := cfg.Regions.Validate(cfg.Region); err != nil {
+		return nil, fmt.Errorf("node: region: %w", err)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -142,12 +162,17 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		places:   make([]health.Place, 1),
 		placeReg: make([]uint32, 1), placeCity: make([]uint32, 1),
 		areasAtPlace: map[uint32][]int32{}, areasOfCity: map[uint32][]int32{}, areaAffectedN: map[uint64]int{},
-		visits:  trace.New(),
-		tests:   map[uint32][]health.TestResult{},
-		samples: map[sampleKey]sampleState{},
-		codes:   newCodeView(),
+		visits:     trace.New(),
+		tests:      map[uint32][]health.TestResult{},
+		dependants: map[uint32][]Binding{},
+		samples:    map[sampleKey]sampleState{},
+		codes:      newCodeView(),
 	}
 	n.lookbackDur, n.starWindow = windows(cfg.Ruleset)
+	var err error
+	if n.sign, err = newSigning(&n.cfg, cfg.Now()); err != nil {
+		return nil, err
+	}
 	n.m = newMetrics(cfg.Registry, n)
 	start := time.Now()
 	if err := n.rebuild(ctx); err != nil {
@@ -221,7 +246,7 @@ func (n *Node) apply(e *health.Event, affected map[uint32]struct{}) error {
 		n.nPlaces.Store(e.Place)
 	case health.EvVisit:
 		v := health.Visit{Seq: e.Seq, Person: e.Person, Place: e.Place, From: e.At, To: e.Until,
-			Source: health.VisitSource(e.Aux & 3), Unverified: e.Aux&4 != 0}
+			Source: health.VisitSource(e.Aux & 3), Unverified: e.Aux&auxUnverified != 0}
 		n.visits.Add(v)
 		if affected != nil && len(n.areas) > 0 && n.visitMayMatter(v, n.now()) {
 			affected[e.Person] = struct{}{}
@@ -279,6 +304,14 @@ func (n *Node) apply(e *health.Event, affected map[uint32]struct{}) error {
 				}
 			}
 		}
+	case health.EvDependantBound:
+		var d bindingData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return fmt.Errorf("binding data: %w", err)
+		}
+		n.dependants[e.Person] = append(n.dependants[e.Person], Binding{Holder: e.Person, Dependant: uint32(e.Aux), Relation: d.Relation, Basis: d.Basis, Seq: e.Seq})
+	case health.EvIDLookup:
+		// Logged for accountability; no view changes.
 	default:
 		return fmt.Errorf("unknown event kind %d", e.Kind)
 	}

@@ -103,11 +103,15 @@ func TestGroupCommitKeepsOrderAndCounts(t *testing.T) {
 	// Many concurrent scans: each acknowledged scan is in the index.
 	var wg sync.WaitGroup
 	errs := make(chan error, len(res))
+	signed, _, err := n.PlaceCode(pl)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, r := range res {
 		wg.Add(1)
 		go func(i int, p uint32) {
 			defer wg.Done()
-			_, err := n.RecordVisits(context.Background(), health.PersonID(p), []node.VisitInput{{Person: p, PlaceCode: health.PlaceCode(pl),
+			_, err := n.RecordVisits(context.Background(), health.PersonID(p), []node.VisitInput{{Person: p, PlaceCode: signed,
 				At: n.Clock.Now().Add(-time.Duration(i) * time.Minute)}})
 			errs <- err
 		}(i, r.Person)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"healthcode/internal/codesign"
 	"healthcode/internal/health"
 	"healthcode/internal/identity"
 	"healthcode/internal/node"
@@ -45,6 +46,25 @@ type Node struct {
 // dir is ""), with the national ruleset and clock, and runs its writer.
 func Start(t testing.TB, dir string, clock *Clock) *Node {
 	t.Helper()
+	return StartWith(t, Options{Dir: dir, Clock: clock})
+}
+
+// Options configure StartWith. Zero values take Start's defaults; Region
+// defaults to "440000".
+type Options struct {
+	Dir    string
+	Clock  *Clock
+	Region string
+	Trust  []*codesign.TrustList // other nodes' trust lists
+}
+
+// StartWith is Start with more options.
+func StartWith(t testing.TB, o Options) *Node {
+	t.Helper()
+	dir, clock := o.Dir, o.Clock
+	if o.Region == "" {
+		o.Region = "440000"
+	}
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -64,6 +84,10 @@ func Start(t testing.TB, dir string, clock *Clock) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	keys, err := node.OpenKeys(dir, key, o.Region, clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	regions, err := region.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +96,7 @@ func Start(t testing.TB, dir string, clock *Clock) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.Open(ctx, node.Config{Store: store, Vault: vault, Regions: regions, Ruleset: rules, Now: clock.Now,
+	n, err := node.Open(ctx, node.Config{Store: store, Vault: vault, Regions: regions, Ruleset: rules, Now: clock.Now, Keys: keys, Region: o.Region, Trust: o.Trust,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

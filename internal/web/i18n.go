@@ -20,7 +20,7 @@ var messages = map[string]map[string]string{
 		"person_id": "人员编号", "token": "个人令牌", "show": "查看", "reasons": "赋码原因与证据",
 		"evidence": "证据事件", "valid_until": "有效期至", "last_test": "最近核酸", "no_reason": "无异常记录",
 		"code_help": "输入人员编号与个人令牌（登记时返回）查看健康码及其原因。",
-		"unsigned":  "此二维码为未签名的第1版载荷，仅供演示，核验点不得据此放行。",
+		"unsigned":  "二维码为节点签名的令牌（5分钟内有效），任何核验点可离线核验：只显示颜色、星标、有效期和打码姓名。",
 		"lang":      "English", "star_note": "带星号：7天内到访城市有中高风险区",
 	},
 	"en": {
@@ -35,7 +35,7 @@ var messages = map[string]map[string]string{
 		"person_id": "Person id", "token": "Person token", "show": "Show", "reasons": "Reasons and evidence",
 		"evidence": "Evidence events", "valid_until": "Valid until", "last_test": "Last test", "no_reason": "No adverse record",
 		"code_help": "Enter a person id and the person's token (returned at enrolment) to see the code and why.",
-		"unsigned":  "This QR holds the unsigned version-1 payload, for demonstration; gates must not accept it.",
+		"unsigned":  "The QR holds a token signed by the node (valid 5 minutes) that any gate can verify offline; it shows only colour, star, validity and the masked name.",
 		"lang":      "中文", "star_note": "Star: visited a city with a medium/high risk area within 7 days",
 	},
 }

@@ -128,7 +128,7 @@ func TestConsoleShowsRedCodeWithReasonInChinese(t *testing.T) {
 	if !strings.Contains(reasons, "核酸检测阳性") || !strings.Contains(reasons, "positive-result v1") {
 		t.Errorf("reasons: got %q, want the positive-result rule in Chinese", reasons)
 	}
-	if !strings.HasPrefix(qrSrc, "/qr.png?text=HCU1") {
+	if !strings.HasPrefix(qrSrc, "/qr.png?text=HCC1%3A") { // the signed token
 		t.Errorf("qr: got %q", qrSrc)
 	}
 }

@@ -47,10 +47,14 @@ func Base45Encode(src []byte) string {
 // two-character group above 255. Decoding is therefore the exact inverse of
 // Base45Encode: every byte string has exactly one encoding.
 func Base45Decode(s string) ([]byte, error) {
+	return base45Append(make([]byte, 0, len(s)/3*2+len(s)%3/2), s)
+}
+
+// base45Append is Base45Decode appending to out.
+func base45Append(out []byte, s string) ([]byte, error) {
 	if len(s)%3 == 1 {
 		return nil, fmt.Errorf("base45: length %d is 1 modulo 3", len(s))
 	}
-	out := make([]byte, 0, len(s)/3*2+len(s)%3/2)
 	for i := 0; i < len(s); i += 3 {
 		group := s[i:min(i+3, len(s))]
 		n := 0

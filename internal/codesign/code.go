@@ -3,6 +3,7 @@ package codesign
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"time"
 	"unicode/utf8"
 
@@ -52,6 +53,128 @@ type codeWire struct {
 	Region     string `cbor:"-6,keyasint,omitempty"`
 	MaskedName string `cbor:"-7,keyasint,omitempty"`
 	Paper      bool   `cbor:"-8,keyasint,omitempty"`
+}
+
+// codeWireKeys are the encoded keys of codeWire in canonical order, and
+// the first codeWireRequired of them are always present.
+var codeWireKeys = [...]byte{0x01, 0x04, 0x06, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27}
+
+const codeWireRequired = 6
+
+// decodeCodeWire is decodeCanonical(data, w) for personal code claims, with
+// a fast path: claims in exactly the form encMode gives a codeWire (keys in
+// canonical order, the six fields without omitempty present, the omitempty
+// ones present only with a non-zero value, every head in its shortest
+// form, text in UTF-8) are decoded directly. Anything else goes to
+// decodeCanonical, which accepts nothing more (the fast path accepts only
+// encodings that decodeCanonical accepts, with the same result, as
+// FuzzDecodeCodeWire checks) and gives the precise error.
+func decodeCodeWire(data []byte, w *codeWire) error {
+	if fastDecodeCodeWire(data, w) {
+		return nil
+	}
+	*w = codeWire{}
+	return decodeCanonical(data, w)
+}
+
+func fastDecodeCodeWire(d []byte, w *codeWire) bool {
+	if len(d) == 0 || d[0] < 0xa0|codeWireRequired || d[0] > 0xa0|byte(len(codeWireKeys)) {
+		return false
+	}
+	n, off := int(d[0]&0x1f), 1
+	k := 0 // the index in codeWireKeys the next key may have, at least
+	for range n {
+		if off >= len(d) {
+			return false
+		}
+		key := d[off]
+		for k < len(codeWireKeys) && codeWireKeys[k] < key {
+			if k < codeWireRequired {
+				return false // a required key is missing
+			}
+			k++
+		}
+		if k == len(codeWireKeys) || codeWireKeys[k] != key {
+			return false // an unknown key, or keys not in canonical order
+		}
+		k++
+		off++
+		var ok bool
+		switch key {
+		case 0x01:
+			w.Issuer, off, ok = fastText(d, off)
+		case 0x04:
+			w.ExpiresAt, off, ok = fastInt(d, off)
+		case 0x06:
+			w.IssuedAt, off, ok = fastInt(d, off)
+		case 0x20:
+			w.Version, off, ok = fastUint(d, off)
+		case 0x21:
+			var b []byte
+			b, off, ok = fastBytes(d, off)
+			w.Pseudonym = append([]byte{}, b...) // a copy: d may be reused
+		case 0x22:
+			w.Colour, off, ok = fastUint(d, off)
+		case 0x23:
+			w.Star, off, ok = fastTrue(d, off)
+		case 0x24:
+			w.LastTest, off, ok = fastInt(d, off)
+			ok = ok && w.LastTest != 0
+		case 0x25:
+			w.Region, off, ok = fastText(d, off)
+			ok = ok && w.Region != ""
+		case 0x26:
+			w.MaskedName, off, ok = fastText(d, off)
+			ok = ok && w.MaskedName != ""
+		case 0x27:
+			w.Paper, off, ok = fastTrue(d, off)
+		}
+		if !ok {
+			return false
+		}
+	}
+	return k >= codeWireRequired && off == len(d)
+}
+
+func fastUint(d []byte, off int) (uint64, int, bool) {
+	major, arg, off, err := readHead(d, off)
+	return arg, off, err == nil && major == 0
+}
+
+func fastInt(d []byte, off int) (int64, int, bool) {
+	major, arg, off, err := readHead(d, off)
+	switch {
+	case err != nil || arg > math.MaxInt64:
+		return 0, 0, false
+	case major == 0:
+		return int64(arg), off, true
+	case major == 1:
+		return -1 - int64(arg), off, true
+	}
+	return 0, 0, false
+}
+
+func fastBytes(d []byte, off int) ([]byte, int, bool) {
+	major, n, off, err := readHead(d, off)
+	if err != nil || major != 2 || n > uint64(len(d)-off) {
+		return nil, 0, false
+	}
+	return d[off : off+int(n)], off + int(n), true
+}
+
+func fastText(d []byte, off int) (string, int, bool) {
+	major, n, off, err := readHead(d, off)
+	if err != nil || major != 3 || n > uint64(len(d)-off) || !utf8.Valid(d[off:off+int(n)]) {
+		return "", 0, false
+	}
+	return string(d[off : off+int(n)]), off + int(n), true
+}
+
+func fastTrue(d []byte, off int) (bool, int, bool) {
+	if off >= len(d) || d[off] != 0xf5 {
+		return false, 0, false
+	}
+	return true, off + 1, true
 }
 
 // checkText validates a text claim.
@@ -147,12 +270,14 @@ func (s *Signer) SignCode(c Claims) (string, error) {
 // not past its NotAfter at now (key_not_valid). On error the returned Claims
 // are zero.
 func Verify(payload string, tl *TrustList, now time.Time) (Claims, error) {
-	body, key, e := openPayload(payload, "HCC", 1, tl)
+	vb := getVerifyBuf()
+	defer putVerifyBuf(vb) // body is decoded (copied) before return
+	body, key, e := openPayload(payload, "HCC", 1, tl, vb)
 	if e != nil {
 		return Claims{}, e
 	}
 	var w codeWire
-	if err := decodeCanonical(body, &w); err != nil {
+	if err := decodeCodeWire(body, &w); err != nil {
 		return Claims{}, reject(CodeMalformedClaims, "%v", err)
 	}
 	if w.Version != ClaimsVersion {

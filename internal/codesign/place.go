@@ -103,7 +103,9 @@ func (s *Signer) SignPlace(p PlaceClaims) (string, error) {
 // validity (key_not_valid), so a static poster lives as long as its key.
 // An unsigned "HCP1:" code is refused with unsupported_version.
 func VerifyPlace(payload string, tl *TrustList, now time.Time) (PlaceClaims, error) {
-	body, key, e := openPayload(payload, "HCP", 2, tl)
+	vb := getVerifyBuf()
+	defer putVerifyBuf(vb) // body is decoded (copied) before return
+	body, key, e := openPayload(payload, "HCP", 2, tl, vb)
 	if e != nil {
 		return PlaceClaims{}, e
 	}

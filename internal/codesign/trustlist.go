@@ -19,8 +19,6 @@ import (
 	"sort"
 	"sync"
 	"time"
-
-	"github.com/veraison/go-cose"
 )
 
 const (
@@ -68,13 +66,17 @@ type TrustList struct {
 }
 
 type trustedEntry struct {
-	key      TrustedKey
-	verifier cose.Verifier
+	key TrustedKey
+	vk  *verifyKey // the public key, decoded once
 }
 
 type trustIndex struct {
 	keys    map[string]*trustedEntry
 	revoked map[string]bool
+	// The same, by raw kid, for verification. A revoked id that is not in
+	// the canonical lower-case form matches no kid, as in revoked.
+	keysByKid    map[[4]byte]*trustedEntry
+	revokedByKid map[[4]byte]bool
 }
 
 // index validates the list's keys once and indexes them by kid.
@@ -87,15 +89,22 @@ func buildIndex(tl *TrustList) (*trustIndex, *Error) {
 	bad := func(format string, args ...any) (*trustIndex, *Error) {
 		return nil, reject(CodeBadTrustList, format, args...)
 	}
-	ix := &trustIndex{keys: make(map[string]*trustedEntry, len(tl.Keys)), revoked: make(map[string]bool, len(tl.Revoked))}
+	ix := &trustIndex{
+		keys: make(map[string]*trustedEntry, len(tl.Keys)), revoked: make(map[string]bool, len(tl.Revoked)),
+		keysByKid: make(map[[4]byte]*trustedEntry, len(tl.Keys)), revokedByKid: make(map[[4]byte]bool, len(tl.Revoked)),
+	}
 	for _, id := range tl.Revoked {
-		if _, err := hex.DecodeString(id); err != nil || len(id) != 8 {
+		raw, err := hex.DecodeString(id)
+		if err != nil || len(id) != 8 {
 			return bad("revoked id %q is not a kid", clip(id, 16))
 		}
 		if ix.revoked[id] {
 			return bad("revoked id %s listed twice", id)
 		}
 		ix.revoked[id] = true
+		if hex.EncodeToString(raw) == id {
+			ix.revokedByKid[[4]byte(raw)] = true
+		}
 	}
 	for _, k := range tl.Keys {
 		pub, err := x509.ParsePKIXPublicKey(k.Public)
@@ -114,18 +123,20 @@ func buildIndex(tl *TrustList) (*trustIndex, *Error) {
 		if ix.keys[k.ID] != nil || ix.revoked[k.ID] || k.ID == tl.Root.ID {
 			return bad("key %s listed twice, or both trusted and revoked, or is the root", k.ID)
 		}
-		alg, _ := coseAlg(k.Alg)
-		v, err := cose.NewVerifier(alg, pub)
+		vk, err := newVerifyKey(pub)
 		if err != nil {
 			return bad("key %s: %v", k.ID, err)
 		}
-		ix.keys[k.ID] = &trustedEntry{key: k, verifier: v}
+		e := &trustedEntry{key: k, vk: vk}
+		ix.keys[k.ID] = e
+		raw, _ := hex.DecodeString(k.ID) // k.ID == kidOf(...): 8 lower-case hex digits
+		ix.keysByKid[[4]byte(raw)] = e
 	}
 	return ix, nil
 }
 
-// lookup returns the trusted key with id kid.
-func (tl *TrustList) lookup(kid string) (*trustedEntry, *Error) {
+// lookup returns the trusted key with the raw kid.
+func (tl *TrustList) lookup(kid [4]byte) (*trustedEntry, *Error) {
 	if tl == nil {
 		return nil, reject(CodeBadTrustList, "no trust list")
 	}
@@ -133,22 +144,26 @@ func (tl *TrustList) lookup(kid string) (*trustedEntry, *Error) {
 	if e != nil {
 		return nil, e
 	}
-	if ix.revoked[kid] {
-		return nil, reject(CodeRevokedKey, "key %s is revoked (trust list serial %d)", kid, tl.Serial)
+	if ix.revokedByKid[kid] {
+		return nil, reject(CodeRevokedKey, "key %x is revoked (trust list serial %d)", kid, tl.Serial)
 	}
-	k := ix.keys[kid]
+	k := ix.keysByKid[kid]
 	if k == nil {
-		return nil, reject(CodeUnknownKey, "key %s is not in the trust list (serial %d)", kid, tl.Serial)
+		return nil, reject(CodeUnknownKey, "key %x is not in the trust list (serial %d)", kid, tl.Serial)
 	}
 	return k, nil
 }
 
 // Key returns the trusted key with id kid, if the list has it.
 func (tl *TrustList) Key(kid string) (TrustedKey, bool) {
-	if e, err := tl.lookup(kid); err == nil {
-		return e.key, true
+	if tl == nil {
+		return TrustedKey{}, false
 	}
-	return TrustedKey{}, false
+	ix, e := tl.index()
+	if e != nil || ix.revoked[kid] || ix.keys[kid] == nil {
+		return TrustedKey{}, false
+	}
+	return ix.keys[kid].key, true
 }
 
 // Replaces reports whether tl may replace old in a verifier's cache: it
@@ -355,7 +370,7 @@ func ParseTrustList(data []byte, pinnedRoot []byte) (*TrustList, error) {
 		return bad("signed list: %v", err)
 	}
 	var w tlWire
-	if err := decodeCanonical(m.msg.Payload, &w); err != nil {
+	if err := decodeCanonical(m.payload, &w); err != nil {
 		return bad("signed list payload: %v", err)
 	}
 	rootPub, err := x509.ParsePKIXPublicKey(w.Root.Public)
@@ -365,8 +380,8 @@ func ParseTrustList(data []byte, pinnedRoot []byte) (*TrustList, error) {
 	if err := checkKeyAlg(w.Root.Alg, rootPub); err != nil {
 		return bad("root key: %v", err)
 	}
-	if kidOf(w.Root.Public) != w.Root.ID || m.kid != w.Root.ID {
-		return bad("root kid %q, signing kid %s and root public key disagree", clip(w.Root.ID, 16), m.kid)
+	if kidOf(w.Root.Public) != w.Root.ID || m.kidHex() != w.Root.ID {
+		return bad("root kid %q, signing kid %s and root public key disagree", clip(w.Root.ID, 16), m.kidHex())
 	}
 	verifyPub := rootPub
 	if pinnedRoot != nil {
@@ -374,15 +389,14 @@ func ParseTrustList(data []byte, pinnedRoot []byte) (*TrustList, error) {
 			return bad("pinned root is not a PKIX public key: %v", err)
 		}
 	}
-	alg, err := coseAlg(algOfKey(verifyPub))
+	if _, err := coseAlg(algOfKey(verifyPub)); err != nil {
+		return bad("root key: %v", err)
+	}
+	vk, err := newVerifyKey(verifyPub)
 	if err != nil {
 		return bad("root key: %v", err)
 	}
-	v, err := cose.NewVerifier(alg, verifyPub)
-	if err != nil {
-		return bad("root key: %v", err)
-	}
-	if err := m.verify(v, trustListAAD); err != nil {
+	if _, err := m.verify(vk, trustListAAD, nil); err != nil {
 		if pinnedRoot != nil {
 			return bad("signature does not verify against the pinned root key: %v", err)
 		}

@@ -49,7 +49,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured time of each HTTP measurement (after a warm-up of up to 2s)")
 	fs.IntVar(&cfg.Conns, "conns", 16, "keep-alive connections of the load generator (and of the Redis peer)")
 	fs.BoolVar(&asJSON, "json", false, "print the results as a JSON list instead of a table")
-	fs.BoolVar(&cfg.SkipPeers, "skip-peers", false, "do not run the peers (bare net/http, Redis, PostgreSQL, Go map, bare scan)")
+	fs.BoolVar(&cfg.SkipPeers, "skip-peers", false, "do not run the peers (bare net/http, Redis, crypto/ed25519, PostgreSQL, Go map, bare scan)")
 	fs.StringVar(&cfg.PG, "pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL DSN of the ingest peer (or HEALTHCODE_PG)")
 	fs.StringVar(&cfg.Redis, "redis", "127.0.0.1:6379", "Redis address of the code lookup peer")
 	fs.IntVar(&cfg.RebuildEvents, "rebuild-events", 10000000, "events in the log of the start-up rebuild measurement (0 skips it)")

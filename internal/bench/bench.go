@@ -1,12 +1,14 @@
 // Package bench measures the core goals of a node, each next to a peer in
-// the same run: code lookups over HTTP (against a bare net/http server and
-// Redis GET), durable visit ingest (against PostgreSQL COPY), the memory of
-// the code view (against a Go map) and the start-up rebuild (against a bare
-// scan of the same log). cmd/healthcode's "bench" command drives it.
+// the same run: code lookups over HTTP, signed (a fresh token per request)
+// and unsigned (?qr=none, against a bare net/http server with the same bytes
+// and Redis GET), offline verification of signed codes (against
+// crypto/ed25519.Verify), durable visit ingest (against PostgreSQL COPY), the
+// memory of the code view (against a Go map) and the start-up rebuild
+// (against a bare scan of the same log). cmd/healthcode's "bench" command
+// drives it.
 package bench
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -18,12 +20,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/pprof"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 
+	"healthcode/internal/codesign"
 	"healthcode/internal/health"
 	"healthcode/internal/httpapi"
 	"healthcode/internal/node"
@@ -57,7 +62,9 @@ type Config struct {
 
 // Goal thresholds of the core issue.
 const (
-	GoalCodeRPS        = 20000
+	GoalCodeRPS        = 20000 // GET /code?qr=none
+	GoalSignedRPS      = 20000 // GET /code, a fresh token per request
+	GoalVerifyRate     = 20000 // codesign.Verify per second on one core
 	GoalCodeVsBare     = 0.8
 	GoalIngestRate     = 200000
 	GoalCodeViewBytes  = 64
@@ -68,6 +75,8 @@ const (
 	enrolBudget        = 4 * time.Minute
 	sameAnswerSample   = 100
 	sameAnswerNonGreen = 50
+	verifyMinOps       = 20000
+	verifyDuration     = 3 * time.Second
 )
 
 type runner struct {
@@ -78,6 +87,9 @@ type runner struct {
 	stderr   io.Writer
 	enrolled map[int]memFigures
 	rate     float64 // enrolments per second through node.Enrol
+
+	verifyOps int           // offline verification: at least this many calls
+	verifyDur time.Duration // and at least this long, each of codesign and the peer
 }
 
 type memFigures struct {
@@ -101,7 +113,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer os.RemoveAll(tmp)
 	r := &runner{cfg: cfg, rep: &Report{Machine: DescribeMachine()}, tmp: tmp, token: randomToken(),
-		stderr: cfg.Stderr, enrolled: map[int]memFigures{}}
+		stderr: cfg.Stderr, enrolled: map[int]memFigures{}, verifyOps: verifyMinOps, verifyDur: verifyDuration}
 	r.rep.note("temporary data under %s (removed at the end); load generator, servers and peers share this machine's %d CPUs", tmp, r.rep.Machine.CPUs)
 	r.rep.note("load average at start: %s", loadAvg())
 	defer func() { r.rep.note("load average at end: %s", loadAvg()) }()
@@ -226,8 +238,15 @@ func (r *runner) nodeSections(ctx context.Context) error {
 	r.rep.note("setup: %d results uploaded; codes green %d, yellow %d, red %d; heap for tests, samples and reasons: %.0f B per person with a result",
 		results, st.Codes[health.Green], st.Codes[health.Yellow], st.Codes[health.Red], float64(int(heap2)-int(heap))/float64(max(1, withTests)))
 
-	if err := r.codeLookup(ctx, rn); err != nil {
+	tokens, err := r.codeLookup(ctx, rn)
+	if err != nil {
 		r.rep.fail("code lookup", err)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err := r.offlineVerify(ctx, n, tokens); err != nil {
+		r.rep.fail("offline verification", err)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -238,18 +257,18 @@ func (r *runner) nodeSections(ctx context.Context) error {
 	return nil
 }
 
-var (
-	maskValidUntil = regexp.MustCompile(`"valid_until":"[^"]*"`)
-	maskQR         = regexp.MustCompile(`(HCU1:[^":]*:[^":]*:[01]:)[0-9]+"`)
-)
-
-// maskTimes blanks the fields that depend on the time of the answer.
-func maskTimes(b []byte) []byte {
-	b = maskValidUntil.ReplaceAll(b, []byte(`"valid_until":"*"`))
-	return maskQR.ReplaceAll(b, []byte(`${1}*"`))
+// httpRun is one load run of the code lookup.
+type httpRun struct {
+	name string
+	addr string
+	reqs *Requests
 }
 
-func (r *runner) codeLookup(ctx context.Context, rn *Running) error {
+// codeLookup runs measurement 1 on the node: GET /code signed (a fresh
+// token per request) and unsigned (?qr=none), the bare net/http server with
+// the unsigned bytes and Redis GET, all on the same request set. It returns
+// the tokens fetched for the same-answer check, for the offline verification.
+func (r *runner) codeLookup(ctx context.Context, rn *Running) ([]SignedToken, error) {
 	n, N := rn.Node, r.cfg.Persons
 	rng := mrand.New(mrand.NewPCG(1, 2))
 	k := min(N, maxRequestSet)
@@ -257,13 +276,13 @@ func (r *runner) codeLookup(ctx context.Context, rn *Running) error {
 	for i, p := range rng.Perm(N)[:k] {
 		set[i] = uint32(p) + 1
 	}
-	r.phase("code lookup: %d persons in the request set; bare server bodies from node.Code + AppendCodeJSON", k)
+	r.phase("code lookup: %d persons in the request set; bare server bodies from node.Code + AppendCodeJSON(…, nil)", k)
 	bodies := make(map[string][]byte, k)
 	var nonGreen []uint32
 	for _, p := range set {
 		v, err := n.Code(p)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		bodies[health.PersonID(p)] = httpapi.AppendCodeJSON(nil, &v, nil)
 		if v.Colour != health.Green && len(nonGreen) < sameAnswerNonGreen {
@@ -274,86 +293,69 @@ func (r *runner) codeLookup(ctx context.Context, rn *Running) error {
 	if !r.cfg.SkipPeers {
 		var err error
 		if bare, err = StartBare(bodies); err != nil {
-			return err
+			return nil, err
 		}
 		defer bare.Close()
 	}
-	nodeReqs, bareReqs := &Requests{}, &Requests{}
+	signedReqs, unsignedReqs, bareReqs := &Requests{}, &Requests{}, &Requests{}
 	for _, p := range set {
 		pid, tok := health.PersonID(p), n.PersonToken(p)
-		nodeReqs.Add(CodeRequest(rn.Addr, pid, tok))
+		signedReqs.Add(CodeRequest(rn.Addr, pid, tok, ""))
+		unsignedReqs.Add(CodeRequest(rn.Addr, pid, tok, "qr=none"))
 		if bare != nil {
-			bareReqs.Add(CodeRequest(bare.Addr, pid, tok))
+			bareReqs.Add(CodeRequest(bare.Addr, pid, tok, "qr=none"))
 		}
 	}
 
-	// Same answer: the node's body and the bare server's body for a sample,
-	// byte for byte once valid_until and the QR payload's time are masked.
-	var same *bool
-	if bare != nil {
-		sample := append(append([]uint32(nil), set[:min(sameAnswerSample, len(set))]...), nonGreen...)
-		ok, compared := true, 0
-		for _, p := range sample {
-			pid, tok := health.PersonID(p), n.PersonToken(p)
-			nb, err := fetchOnce(rn.Addr, CodeRequest(rn.Addr, pid, tok))
-			if err != nil {
-				return fmt.Errorf("same-answer fetch from node: %w", err)
-			}
-			bb, err := fetchOnce(bare.Addr, CodeRequest(bare.Addr, pid, tok))
-			if err != nil {
-				return fmt.Errorf("same-answer fetch from bare server: %w", err)
-			}
-			compared++
-			if !bytes.Equal(maskTimes(nb), maskTimes(bb)) {
-				if ok {
-					r.rep.note("code lookup: answers differ for %s: node %s, bare %s", pid, nb, bb)
-				}
-				ok = false
-			}
+	sample := append([]uint32(nil), set[:min(sameAnswerSample, len(set))]...)
+	for _, p := range nonGreen {
+		if !slices.Contains(sample[:min(sameAnswerSample, len(set))], p) {
+			sample = append(sample, p)
 		}
-		same = &ok
-		r.rep.note("code lookup: same answer checked on %d persons (%d of them not green), bodies compared byte for byte with valid_until and the QR time masked", compared, len(nonGreen))
-		if len(nonGreen) > 0 {
-			v, _ := n.Code(nonGreen[0])
-			b := httpapi.AppendCodeJSON(nil, &v, nil)
-			r.rep.note("code lookup: example non-green body (%d bytes): %s", len(b), b)
-		}
-		if v, err := n.Code(set[0]); err == nil {
-			r.rep.note("code lookup: example green body (%d bytes): %s", len(httpapi.AppendCodeJSON(nil, &v, nil)), httpapi.AppendCodeJSON(nil, &v, nil))
-		}
+	}
+	tokens, sameU, sameS, err := r.codeSameAnswer(rn, bare, sample, len(nonGreen))
+	if err != nil {
+		return nil, err
 	}
 
 	dur, conns := r.cfg.Duration, r.cfg.Conns
 	warm := min(2*time.Second, dur/5)
-	run := func(name, addr string, reqs *Requests) (LoadResult, error) {
-		b, tick := r.timeBar(warm+dur, name)
-		defer r.profile(profileName(name))()
+	run := func(h httpRun) (LoadResult, error) {
+		b, tick := r.timeBar(warm+dur, h.name)
+		defer r.profile(profileName(h.name))()
 		cpu0, t0 := processCPU(), time.Now()
-		res, err := RunHTTPLoad(ctx, LoadConfig{Addr: addr, Reqs: reqs, Conns: conns, Duration: dur, Warmup: warm, Seed: 11, Tick: tick})
+		res, err := RunHTTPLoad(ctx, LoadConfig{Addr: h.addr, Reqs: h.reqs, Conns: conns, Duration: dur, Warmup: warm, Seed: 11, Tick: tick})
 		b.Finish()
-		r.rep.note("%s: this process (server and load generator) used %.2f CPUs on average", name, (processCPU()-cpu0).Seconds()/time.Since(t0).Seconds())
+		r.rep.note("%s: this process (server and load generator) used %.2f CPUs on average", h.name, (processCPU()-cpu0).Seconds()/time.Since(t0).Seconds())
 		if err == nil && res.Errors > 0 {
 			err = fmt.Errorf("%d failed requests, first: %w", res.Errors, res.FirstErr)
 		}
 		return res, err
 	}
-	r.phase("code lookup: %d connections, %s warm-up + %s measured, per server", conns, warm, dur)
-	nodeRes, err := run("GET code: healthcode", rn.Addr, nodeReqs)
+	r.phase("code lookup: %d connections, %s warm-up + %s measured, per server: healthcode ?qr=none, bare net/http, (fill), healthcode signed, Redis", conns, warm, dur)
+	unsignedRes, err := run(httpRun{"GET code?qr=none: healthcode", rn.Addr, unsignedReqs})
 	if err != nil {
-		return fmt.Errorf("healthcode: %w", err)
+		return tokens, fmt.Errorf("healthcode ?qr=none: %w", err)
 	}
 	nan := -1.0
 	bareRate, bareP := nan, [3]float64{nan, nan, nan}
 	bareName := "bare net/http, same bytes from a map"
 	if bare == nil {
 		bareName = "bare net/http: skipped (--skip-peers)"
-	} else if res, err := run("GET code: bare net/http", bare.Addr, bareReqs); err != nil {
+	} else if res, err := run(httpRun{"GET code: bare net/http", bare.Addr, bareReqs}); err != nil {
 		bareName = "bare net/http: failed: " + err.Error()
 	} else {
 		bareRate = res.Rate()
-		bareP = [3]float64{us(res.Hist.Quantile(0.5)), us(res.Hist.Quantile(0.99)), us(res.Hist.Quantile(0.999))}
+		bareP = latencies(res.Hist)
 	}
-	redisRate, redisP := nan, [2]float64{nan, nan}
+	if err := r.fillMasks(ctx, n, set); err != nil {
+		return tokens, err
+	}
+	signedRes, err := run(httpRun{"GET code signed: healthcode", rn.Addr, signedReqs})
+	if err != nil {
+		return tokens, fmt.Errorf("healthcode signed: %w", err)
+	}
+	redisRate, redisP := nan, [3]float64{nan, nan, nan}
 	redisName := fmt.Sprintf("Redis GET %d B (go-redis, unpipelined)", RedisValueSize)
 	if r.cfg.SkipPeers {
 		redisName = "Redis GET: skipped (--skip-peers)"
@@ -371,28 +373,207 @@ func (r *runner) codeLookup(ctx context.Context, rn *Running) error {
 		} else {
 			r.rep.note("GET: Redis: this process (go-redis clients) used %.2f CPUs on average; redis-server is a separate process", cpu)
 			redisRate = res.Rate()
-			redisP = [2]float64{us(res.Hist.Quantile(0.5)), us(res.Hist.Quantile(0.99))}
+			redisP = latencies(res.Hist)
 		}
 	}
 	c := fmt.Sprintf("%d conns", conns)
-	rate := nodeRes.Rate()
-	r.rep.add("code lookup, GET /persons/{id}/code ("+c+")", "req/s", rate, bareName, bareRate, same)
-	r.rep.add("code lookup latency p50", "µs", us(nodeRes.Hist.Quantile(0.5)), bareName, bareP[0], nil)
-	r.rep.add("code lookup latency p99", "µs", us(nodeRes.Hist.Quantile(0.99)), bareName, bareP[1], nil)
-	r.rep.add("code lookup latency p99.9", "µs", us(nodeRes.Hist.Quantile(0.999)), bareName, bareP[2], nil)
-	r.rep.add("code lookup vs Redis ("+c+")", "req/s", rate, redisName, redisRate, nil)
-	r.rep.add("code lookup latency p50 vs Redis", "µs", us(nodeRes.Hist.Quantile(0.5)), redisName, redisP[0], nil)
-	r.rep.add("code lookup latency p99 vs Redis", "µs", us(nodeRes.Hist.Quantile(0.99)), redisName, redisP[1], nil)
-	r.rep.note("code lookup: healthcode served %d requests in the %s window (%d persons in the request set of %d enrolled)", nodeRes.Requests, dur, k, N)
-	r.rep.Goals = append(r.rep.Goals, Goal{Text: "code lookup ≥ 20,000 req/s", Value: fmtNum(rate) + " req/s", Met: rate >= GoalCodeRPS})
-	g := Goal{Text: "code lookup ≥ 0.8× the bare net/http server"}
+	uRate, uP := unsignedRes.Rate(), latencies(unsignedRes.Hist)
+	sRate, sP := signedRes.Rate(), latencies(signedRes.Hist)
+	r.rep.add("code lookup unsigned, GET /persons/{id}/code?qr=none ("+c+")", "req/s", uRate, bareName, bareRate, sameU)
+	r.rep.add("unsigned code lookup latency p50", "µs", uP[0], bareName, bareP[0], nil)
+	r.rep.add("unsigned code lookup latency p99", "µs", uP[1], bareName, bareP[1], nil)
+	r.rep.add("unsigned code lookup latency p99.9", "µs", uP[2], bareName, bareP[2], nil)
+	r.rep.add("code lookup unsigned vs Redis ("+c+")", "req/s", uRate, redisName, redisRate, nil)
+	r.rep.add("unsigned code lookup latency p50 vs Redis", "µs", uP[0], redisName, redisP[0], nil)
+	r.rep.add("unsigned code lookup latency p99 vs Redis", "µs", uP[1], redisName, redisP[1], nil)
+	r.rep.add("code lookup signed, GET /persons/{id}/code, fresh token per request ("+c+")", "req/s", sRate, redisName, redisRate, nil)
+	r.rep.add("signed code lookup latency p50 vs Redis", "µs", sP[0], redisName, redisP[0], nil)
+	r.rep.add("signed code lookup latency p99 vs Redis", "µs", sP[1], redisName, redisP[1], nil)
+	r.rep.add("signed code lookup latency p99.9 vs Redis", "µs", sP[2], redisName, redisP[2], nil)
+	unsignedName := "healthcode GET /code?qr=none, same run"
+	r.rep.add("signed vs unsigned code lookup ("+c+")", "req/s", sRate, unsignedName, uRate, sameS)
+	r.rep.add("signed vs unsigned latency p50", "µs", sP[0], unsignedName, uP[0], nil)
+	r.rep.add("signed vs unsigned latency p99", "µs", sP[1], unsignedName, uP[1], nil)
+	r.rep.note("code lookup: in the %s windows healthcode served %d requests with ?qr=none and %d signed (%d persons in the request set of %d enrolled)",
+		dur, unsignedRes.Requests, signedRes.Requests, k, N)
+	r.rep.Goals = append(r.rep.Goals,
+		Goal{Text: "signed code lookup ≥ 20,000 req/s", Value: fmtNum(sRate) + " req/s", Met: sRate >= GoalSignedRPS},
+		Goal{Text: "code lookup ?qr=none ≥ 20,000 req/s", Value: fmtNum(uRate) + " req/s", Met: uRate >= GoalCodeRPS})
+	g := Goal{Text: "code lookup ?qr=none ≥ 0.8× the bare net/http server"}
 	if bareRate > 0 {
-		g.Value = fmt.Sprintf("%.2f×", rate/bareRate)
-		g.Met = rate/bareRate >= GoalCodeVsBare
+		g.Value = fmt.Sprintf("%.2f×", uRate/bareRate)
+		g.Met = uRate/bareRate >= GoalCodeVsBare
 	} else {
 		g.Reason = bareName
 	}
 	r.rep.Goals = append(r.rep.Goals, g)
+	return tokens, nil
+}
+
+// fillMasks signs each person's code once through node.SignCode before the
+// signed run. The node caches masked names lazily, so the first token for a
+// person also reads and decrypts the identity; a node that has been up for
+// a while has them cached, and the request set is too large for the load
+// generator's warm-up to reach them all. The time it takes is the cost of
+// those first tokens and goes into a note.
+func (r *runner) fillMasks(ctx context.Context, n *node.Node, set []uint32) error {
+	r.phase("code lookup: node.SignCode once for each of the %d persons in the request set (fills the masked-name cache), 4 goroutines", len(set))
+	bar := r.bar(len(set), "sign once per person")
+	var done atomic.Int64
+	t0 := time.Now()
+	err := parallel(ctx, len(set), 4, func(i int) error {
+		if _, err := n.SignCode(ctx, set[i], false); err != nil {
+			return err
+		}
+		if d := done.Add(1); d%1000 == 0 || int(d) == len(set) {
+			bar.Set(int(d))
+		}
+		return nil
+	})
+	bar.Finish()
+	if err != nil {
+		return fmt.Errorf("sign once per person: %w", err)
+	}
+	took := time.Since(t0)
+	r.rep.note("code lookup, signed: before the signed run, node.SignCode was called once for each of the %d persons in the request set (4 goroutines, %s, %.1f µs per person of wall time), which fills the node's masked-name cache as a node that has been up a while has it; without it the first signed request for each person also reads and decrypts the identity",
+		len(set), took.Round(time.Millisecond), us(took)/float64(len(set)))
+	return nil
+}
+
+// latencies returns p50, p99 and p99.9 in microseconds.
+func latencies(h *Histogram) [3]float64 {
+	return [3]float64{us(h.Quantile(0.5)), us(h.Quantile(0.99)), us(h.Quantile(0.999))}
+}
+
+// codeSameAnswer fetches the sample's codes from the node, signed and with
+// ?qr=none, and from the bare server (if it runs). The unsigned answer must
+// equal the bare server's byte for byte once valid_until is masked
+// (sameU; nil without the bare server). Every signed answer must pass
+// checkSigned, and two requests for the same person must get different
+// tokens (sameS). It returns the verified tokens.
+func (r *runner) codeSameAnswer(rn *Running, bare *BareServer, sample []uint32, nonGreen int) (tokens []SignedToken, sameU, sameS *bool, err error) {
+	n := rn.Node
+	if len(sample) == 0 {
+		return nil, nil, nil, errors.New("no persons to check")
+	}
+	tl, err := codesign.ParseTrustList(n.TrustListJSON(), nil)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("node trust list: %w", err)
+	}
+	okU, okS := true, true
+	examples := map[health.Colour][]byte{} // a signed body of each colour
+	for _, p := range sample {
+		pid, tok := health.PersonID(p), n.PersonToken(p)
+		v, err := n.Code(p)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		ub, err := fetchOnce(rn.Addr, CodeRequest(rn.Addr, pid, tok, "qr=none"))
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("same-answer fetch from node (?qr=none): %w", err)
+		}
+		sb, err := fetchOnce(rn.Addr, CodeRequest(rn.Addr, pid, tok, ""))
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("same-answer fetch from node (signed): %w", err)
+		}
+		t, err := checkSigned(sb, ub, &v, tl, n.Now())
+		if err != nil {
+			if okS {
+				r.rep.note("code lookup: signed answer for %s fails its check: %v; signed %s, unsigned %s", pid, err, sb, ub)
+			}
+			okS = false
+		} else {
+			tokens = append(tokens, t)
+			if examples[v.Colour] == nil {
+				examples[v.Colour] = sb
+			}
+		}
+		if bare == nil {
+			continue
+		}
+		bb, err := fetchOnce(bare.Addr, CodeRequest(bare.Addr, pid, tok, "qr=none"))
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("same-answer fetch from bare server: %w", err)
+		}
+		if !sameUnsigned(ub, bb) {
+			if okU {
+				r.rep.note("code lookup: answers differ for %s: node %s, bare %s", pid, ub, bb)
+			}
+			okU = false
+		}
+	}
+	// A fresh token per request: two answers for one person differ in "qr".
+	p := sample[0]
+	req := CodeRequest(rn.Addr, health.PersonID(p), n.PersonToken(p), "")
+	a, err1 := fetchOnce(rn.Addr, req)
+	b, err2 := fetchOnce(rn.Addr, req)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, nil, nil, fmt.Errorf("same-answer fetch from node (signed): %w", err)
+	}
+	if qa, qb := qrOf(a), qrOf(b); qa == "" || qa == qb {
+		r.rep.note("code lookup: two signed answers for %s carry the same token %q", health.PersonID(p), qa)
+		okS = false
+	}
+	sameS = &okS
+	r.rep.note("code lookup, signed: %d persons checked (%d of them not green): every token verified with codesign.Verify against the node's trust list, colour and star equal to node.Code, qr_expires_at equal to the token's expiry, the body equal to the ?qr=none body apart from qr, qr_expires_at and valid_until, and a second request gets a different token",
+		len(sample), nonGreen)
+	if bare != nil {
+		sameU = &okU
+		r.rep.note("code lookup, ?qr=none: same answer checked on %d persons (%d of them not green), bodies compared byte for byte with the bare server's with valid_until masked", len(sample), nonGreen)
+	}
+	for _, c := range []health.Colour{health.Green, health.Yellow, health.Red} {
+		if b := examples[c]; b != nil {
+			r.rep.note("code lookup: example %s signed body (%d bytes; ?qr=none: %d bytes): %s", c, len(b), len(maskQRFields.ReplaceAll(b, []byte(`"$1":null`))), b)
+		}
+	}
+	return tokens, sameU, sameS, nil
+}
+
+// offlineVerify times codesign.Verify of tokens signed by the node against
+// the node's trust list, on one goroutine, next to crypto/ed25519.Verify of
+// the same signatures.
+func (r *runner) offlineVerify(ctx context.Context, n *node.Node, tokens []SignedToken) error {
+	tl, err := codesign.ParseTrustList(n.TrustListJSON(), nil)
+	if err != nil {
+		return fmt.Errorf("node trust list: %w", err)
+	}
+	if len(tokens) == 0 {
+		// The code lookup did not get to fetch any: sign some directly.
+		for p := uint32(1); p <= uint32(min(r.cfg.Persons, sameAnswerSample)); p++ {
+			sc, err := n.SignCode(ctx, p, false)
+			if err != nil {
+				return err
+			}
+			tokens = append(tokens, SignedToken{Payload: sc.Payload, At: n.Now(), Colour: sc.Claims.Colour, Star: sc.Claims.Star})
+		}
+	}
+	r.phase("offline verification: codesign.Verify of %d tokens signed by the node, 1 goroutine, ≥ %s; then crypto/ed25519.Verify of their Sig_structures", len(tokens), r.verifyDur)
+	stop := r.profile("offline-verification")
+	t, err := TimeVerify(ctx, tokens, tl, r.verifyOps, r.verifyDur, !r.cfg.SkipPeers)
+	stop()
+	if err != nil {
+		return err
+	}
+	size := fmt.Sprintf("%d B", t.TBSMin)
+	if t.TBSMax != t.TBSMin {
+		size = fmt.Sprintf("%d–%d B", t.TBSMin, t.TBSMax)
+	}
+	var plen []int
+	for _, tk := range tokens {
+		plen = append(plen, len(tk.Payload))
+	}
+	slices.Sort(plen)
+	peer, peerNs, peerRate, same := "crypto/ed25519.Verify of the token's COSE Sig_structure ("+size+")", t.PeerNsPerOp(), 1e9/t.PeerNsPerOp(), &t.Same
+	if r.cfg.SkipPeers {
+		peer, peerNs, peerRate, same = "crypto/ed25519.Verify: skipped (--skip-peers)", -1, -1, nil
+	}
+	ns := t.NsPerOp()
+	r.rep.add("offline verification, codesign.Verify of a signed code (1 goroutine)", "ns/op", ns, peer, peerNs, same)
+	r.rep.add("offline verifications per core", "verifications/s", 1e9/ns, peer, peerRate, nil)
+	r.rep.note("offline verification: %d codesign.Verify calls in %s and %d crypto/ed25519.Verify calls in %s, cycling through %d tokens (payloads %d–%d characters, Sig_structures %s); every call accepted its token",
+		t.Ops, t.Took.Round(time.Millisecond), t.PeerOps, t.PeerTook.Round(time.Millisecond), len(tokens), plen[0], plen[len(plen)-1], size)
+	rate := 1e9 / ns
+	r.rep.Goals = append(r.rep.Goals, Goal{Text: "offline verification ≥ 20,000/s per core", Value: fmtNum(rate) + "/s", Met: rate >= GoalVerifyRate})
 	return nil
 }
 

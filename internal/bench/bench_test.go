@@ -2,7 +2,9 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"healthcode/internal/codesign"
 	"healthcode/internal/health"
 	"healthcode/internal/httpapi"
 	"healthcode/internal/node"
@@ -71,12 +74,12 @@ func TestLoadCountsFailures(t *testing.T) {
 	}
 	defer bare.Close()
 	reqs := &Requests{}
-	reqs.Add(CodeRequest(bare.Addr, "p1", "tok"))
+	reqs.Add(CodeRequest(bare.Addr, "p1", "tok", ""))
 	res, err := RunHTTPLoad(context.Background(), LoadConfig{Addr: bare.Addr, Reqs: reqs, Conns: 2, Duration: 150 * time.Millisecond, Seed: 1})
 	if err != nil || res.Errors != 0 || res.Requests == 0 || res.Hist.Count() != uint64(res.Requests) {
 		t.Fatalf("good run: %+v, %v", res, err)
 	}
-	reqs.Add(CodeRequest(bare.Addr, "p2", "tok")) // unknown: 404
+	reqs.Add(CodeRequest(bare.Addr, "p2", "tok", "qr=none")) // unknown: 404
 	res, err = RunHTTPLoad(context.Background(), LoadConfig{Addr: bare.Addr, Reqs: reqs, Conns: 2, Duration: 150 * time.Millisecond, Seed: 1})
 	var se *StatusError
 	if err != nil || res.Errors == 0 || !errors.As(res.FirstErr, &se) || se.Status != 404 {
@@ -119,10 +122,17 @@ func TestSyntheticData(t *testing.T) {
 		}
 		seen[id] = true
 	}
-	a := []byte(`{"valid_until":"2026-01-01T00:00:00Z","qr":"HCU1:p1:green:0:1767225600"}`)
-	b := []byte(`{"valid_until":"2026-01-02T00:00:00Z","qr":"HCU1:p1:green:0:1767312000"}`)
-	if string(maskTimes(a)) != string(maskTimes(b)) {
+	a := []byte(`{"colour":"green","valid_until":"2026-01-01T00:00:00Z","qr":null,"qr_expires_at":null}`)
+	b := []byte(`{"colour":"green","valid_until":"2026-01-02T00:00:00Z","qr":null,"qr_expires_at":null}`)
+	if !sameUnsigned(a, b) {
 		t.Errorf("masking left time fields: %s", maskTimes(a))
+	}
+	if c := bytes.Replace(b, []byte("green"), []byte("red"), 1); sameUnsigned(a, c) {
+		t.Errorf("%s and %s compare equal", a, c)
+	}
+	s := []byte(`{"colour":"green","valid_until":"2026-01-01T00:05:00Z","qr":"HCC1:6BF...","qr_expires_at":"2026-01-01T00:05:00Z"}`)
+	if got, want := string(maskSigned(s)), string(maskSigned(a)); got != want || !strings.Contains(got, `"qr":*,"qr_expires_at":*`) {
+		t.Errorf("maskSigned: %s and %s", got, want)
 	}
 	if p := PlanLog(10000000); p.Events() != 10000000 || p.Persons != 200000 || p.Places != 20000 {
 		t.Errorf("PlanLog(10M) = %+v", p)
@@ -168,8 +178,9 @@ func testNode(tb testing.TB, persons int) *node.Node {
 }
 
 // BenchmarkCodeHandler: the node's code handler for one person, through the
-// whole API handler (routing, token check, code view, JSON), against a bare
-// handler returning the same bytes.
+// whole API handler (routing, token check, code view, JSON), signed (a fresh
+// token per request) and unsigned (?qr=none), against a bare handler
+// returning the unsigned bytes.
 func BenchmarkCodeHandler(b *testing.B) {
 	n := testNode(b, 1)
 	tok := n.PersonToken(1)
@@ -180,15 +191,17 @@ func BenchmarkCodeHandler(b *testing.B) {
 	body := httpapi.AppendCodeJSON(nil, &v, nil)
 	bareMux := http.NewServeMux()
 	bareMux.HandleFunc("GET /api/v1/persons/{id}/code", BareHandler(map[string][]byte{"p1": body}))
+	api := httpapi.New(httpapi.Config{Node: n, AdminToken: "st_bench"})
 	for _, c := range []struct {
-		name string
-		h    http.Handler
+		name, target string
+		h            http.Handler
 	}{
-		{"healthcode", httpapi.New(httpapi.Config{Node: n, AdminToken: "st_bench"})},
-		{"bare", bareMux},
+		{"healthcode-signed", "/api/v1/persons/p1/code", api},
+		{"healthcode-unsigned", "/api/v1/persons/p1/code?qr=none", api},
+		{"bare", "/api/v1/persons/p1/code?qr=none", bareMux},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			req := httptest.NewRequest("GET", "/api/v1/persons/p1/code", nil)
+			req := httptest.NewRequest("GET", c.target, nil)
 			req.Header.Set("Authorization", "Bearer "+tok)
 			b.ReportAllocs()
 			for b.Loop() {
@@ -200,6 +213,41 @@ func BenchmarkCodeHandler(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkOfflineVerify: codesign.Verify of a token signed by a node,
+// against crypto/ed25519.Verify of the token's COSE Sig_structure.
+func BenchmarkOfflineVerify(b *testing.B) {
+	n := testNode(b, 1)
+	tl, err := codesign.ParseTrustList(n.TrustListJSON(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc, err := n.SignCode(context.Background(), 1, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cases, err := prepareVerify([]SignedToken{{Payload: sc.Payload, At: n.Now(), Colour: sc.Claims.Colour}}, tl)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := cases[0]
+	b.Run("codesign", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := codesign.Verify(c.tok.Payload, tl, c.tok.At); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ed25519", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if !ed25519.Verify(c.pub, c.tbs, c.sig) {
+				b.Fatal("rejected")
+			}
+		}
+	})
 }
 
 // BenchmarkRecordVisits: durable batches of 1,000 visits through

@@ -43,12 +43,18 @@ func (r *Requests) Len() int {
 // At returns request i.
 func (r *Requests) At(i int) []byte { return r.buf[r.offs[i]:r.offs[i+1]:r.offs[i+1]] }
 
-// CodeRequest builds the raw keep-alive request for a person's code.
-func CodeRequest(host, personID, token string) []byte {
-	b := make([]byte, 0, 128+len(token))
+// CodeRequest builds the raw keep-alive request for a person's code, with
+// query (e.g. "qr=none") after a "?" unless it is empty.
+func CodeRequest(host, personID, token, query string) []byte {
+	b := make([]byte, 0, 128+len(token)+len(query))
 	b = append(b, "GET /api/v1/persons/"...)
 	b = append(b, personID...)
-	b = append(b, "/code HTTP/1.1\r\nHost: "...)
+	b = append(b, "/code"...)
+	if query != "" {
+		b = append(b, '?')
+		b = append(b, query...)
+	}
+	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, host...)
 	b = append(b, "\r\nAuthorization: Bearer "...)
 	b = append(b, token...)

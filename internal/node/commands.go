@@ -271,21 +271,25 @@ func (n *Node) RecordVisits(ctx context.Context, actor string, in []VisitInput) 
 			}
 		}
 		// Impossible travel from the person's previous visit (in this batch,
-		// else in the index, within a day before).
-		var pv last
-		if b, ok := prev[v.Person]; ok && b.at.Before(v.At) {
-			pv = b
-		}
-		for _, o := range n.visits.ByPerson(v.Person, v.At.Add(-24*time.Hour), v.At) {
-			if o.From.Before(v.At) && o.From.After(pv.at) {
-				pv = last{o.Place, o.From}
+		// else in the index, within a day before). Only a person's own scans
+		// are checked: a forwarded venue code arrives that way, while staff
+		// imports come from venue systems and manifests (and are bulk).
+		if !v.Trusted {
+			var pv last
+			if b, ok := prev[v.Person]; ok && b.at.Before(v.At) {
+				pv = b
 			}
-		}
-		if pv.place != 0 && pv.place != place && n.impossibleTravel(pv.place, pv.at, place, v.At) {
-			aux |= auxTravel | auxUnverified
-		}
-		if cur, ok := prev[v.Person]; !ok || v.At.After(cur.at) {
-			prev[v.Person] = last{place, v.At}
+			for _, o := range n.visits.ByPerson(v.Person, v.At.Add(-24*time.Hour), v.At) {
+				if o.From.Before(v.At) && o.From.After(pv.at) {
+					pv = last{o.Place, o.From}
+				}
+			}
+			if pv.place != 0 && pv.place != place && n.impossibleTravel(pv.place, pv.at, place, v.At) {
+				aux |= auxTravel | auxUnverified
+			}
+			if cur, ok := prev[v.Person]; !ok || v.At.After(cur.at) {
+				prev[v.Person] = last{place, v.At}
+			}
 		}
 		// The place's region is not repeated on the visit: it follows from
 		// the place, and leaving it out keeps visits packable in the store.

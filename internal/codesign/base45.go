@@ -41,6 +41,28 @@ func Base45Encode(src []byte) string {
 	return sb.String()
 }
 
+// base45Len is the length of the Base45 encoding of n bytes.
+func base45Len(n int) int { return n/2*3 + n%2*2 }
+
+// base45Put writes the Base45 encoding of src to dst, which is
+// base45Len(len(src)) bytes long.
+func base45Put(dst, src []byte) {
+	dst = dst[:base45Len(len(src))]
+	j := 0
+	for i := 0; i+1 < len(src); i += 2 {
+		n := uint(src[i])<<8 | uint(src[i+1])
+		dst[j] = base45Alphabet[n%45]
+		dst[j+1] = base45Alphabet[n/45%45]
+		dst[j+2] = base45Alphabet[n/(45*45)]
+		j += 3
+	}
+	if len(src)%2 == 1 {
+		n := uint(src[len(src)-1])
+		dst[j] = base45Alphabet[n%45]
+		dst[j+1] = base45Alphabet[n/45]
+	}
+}
+
 // Base45Decode decodes an RFC 9285 Base45 string. It rejects, as the RFC
 // requires, a character outside the alphabet (lower case included), a length
 // of 1 modulo 3, a three-character group above 65535 and a trailing

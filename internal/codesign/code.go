@@ -2,10 +2,12 @@ package codesign
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"fmt"
 	"math"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"healthcode/internal/health"
 )
@@ -196,8 +198,20 @@ func checkText(field, s string, required bool) error {
 // (which is what keeps a rotated key's tokens inside its shortened
 // validity).
 func (s *Signer) SignCode(c Claims) (string, error) {
-	fail := func(format string, args ...any) (string, error) {
-		return "", fmt.Errorf("codesign: sign code: "+format, args...)
+	w, err := s.codeWire(c)
+	if err != nil {
+		return "", err
+	}
+	if s.ed != nil {
+		return s.signCodeEd(&w), nil
+	}
+	return s.signCodeCOSE(w)
+}
+
+// codeWire checks claims for SignCode and returns their CBOR form.
+func (s *Signer) codeWire(c Claims) (codeWire, error) {
+	fail := func(format string, args ...any) (codeWire, error) {
+		return codeWire{}, fmt.Errorf("codesign: sign code: "+format, args...)
 	}
 	if c.Version == 0 {
 		c.Version = ClaimsVersion
@@ -250,15 +264,115 @@ func (s *Signer) SignCode(c Claims) (string, error) {
 	if !c.LastTest.IsZero() {
 		w.LastTest = c.LastTest.Unix()
 	}
-	body, err := encMode.Marshal(w)
+	return w, nil
+}
+
+// signCodeCOSE is the general signing path of SignCode: fxamacker/cbor for
+// the claims and go-cose for the COSE_Sign1. SignCode uses it for ES256;
+// for EdDSA it must give exactly what signCodeEd gives, as
+// TestSignCodeFastPathMatchesCOSE and FuzzSignCodeFastPath check.
+func (s *Signer) signCodeCOSE(w codeWire) (string, error) {
+	body, err := encMode.Marshal(&w)
 	if err != nil {
-		return fail("%v", err)
+		return "", fmt.Errorf("codesign: sign code: %v", err)
 	}
 	raw, err := sign1(s.cose, s.kid, HealthCodePrefix, body)
 	if err != nil {
-		return fail("%v", err)
+		return "", fmt.Errorf("codesign: sign code: %v", err)
 	}
 	return HealthCodePrefix + Base45Encode(raw), nil
+}
+
+// appendCodeWire appends the canonical CBOR of w, exactly as
+// encMode.Marshal(w) gives it: a map with the keys in the order of
+// codeWireKeys (core deterministic: sorted bytewise by their encoding),
+// the omitempty fields only when not zero, every head in its shortest form.
+func appendCodeWire(dst []byte, w *codeWire) []byte {
+	n := codeWireRequired
+	for _, present := range [...]bool{w.Star, w.LastTest != 0, w.Region != "", w.MaskedName != "", w.Paper} {
+		if present {
+			n++
+		}
+	}
+	dst = append(dst, 0xa0|byte(n))
+	dst = append(dst, 0x01)
+	dst = appendText(dst, w.Issuer)
+	dst = append(dst, 0x04)
+	dst = appendInt(dst, w.ExpiresAt)
+	dst = append(dst, 0x06)
+	dst = appendInt(dst, w.IssuedAt)
+	dst = append(dst, 0x20)
+	dst = appendHead(dst, 0, w.Version)
+	dst = append(dst, 0x21)
+	dst = appendHead(dst, 2, uint64(len(w.Pseudonym)))
+	dst = append(dst, w.Pseudonym...)
+	dst = append(dst, 0x22)
+	dst = appendHead(dst, 0, w.Colour)
+	if w.Star {
+		dst = append(dst, 0x23, 0xf5)
+	}
+	if w.LastTest != 0 {
+		dst = append(dst, 0x24)
+		dst = appendInt(dst, w.LastTest)
+	}
+	if w.Region != "" {
+		dst = append(dst, 0x25)
+		dst = appendText(dst, w.Region)
+	}
+	if w.MaskedName != "" {
+		dst = append(dst, 0x26)
+		dst = appendText(dst, w.MaskedName)
+	}
+	if w.Paper {
+		dst = append(dst, 0x27, 0xf5)
+	}
+	return dst
+}
+
+// appendInt appends a CBOR integer (major type 0 or 1).
+func appendInt(dst []byte, v int64) []byte {
+	if v >= 0 {
+		return appendHead(dst, 0, uint64(v))
+	}
+	return appendHead(dst, 1, uint64(-1-v)) // no overflow: -1-MinInt64 = MaxInt64
+}
+
+// appendText appends a CBOR text string; s is valid UTF-8 (checkText).
+func appendText(dst []byte, s string) []byte {
+	return append(appendHead(dst, 3, uint64(len(s))), s...)
+}
+
+// codeBufSize is room for the longest claims (about 260 bytes: three texts
+// of at most maxText bytes) and for the Sig_structure or the COSE_Sign1
+// around them; longer would still work, append moving to the heap.
+const codeBufSize = 512
+
+// signCodeEd is SignCode's EdDSA path: the claims, the Sig_structure and the
+// tagged COSE_Sign1 are written directly (in the one form sign1 gives), the
+// Sig_structure is signed by
+// crypto/ed25519.Sign on the key itself, and the payload is Base45-encoded
+// into one buffer that becomes the returned string. Ed25519 is
+// deterministic, so the payload is byte for byte what signCodeCOSE gives.
+func (s *Signer) signCodeEd(w *codeWire) string {
+	var bodyBuf, tbsBuf, coseBuf [codeBufSize]byte
+	var protBuf [32]byte
+	protected := appendProtected(protBuf[:0], coseEdDSA, s.kid)
+	body := appendCodeWire(bodyBuf[:0], w)
+	tbs := appendSigStructure(tbsBuf[:0], protected, HealthCodePrefix, body)
+	sig := ed25519.Sign(s.ed, tbs)
+	raw := append(coseBuf[:0], 0xd2, 0x84) // tag 18, array of 4
+	raw = append(raw, protected...)
+	raw = append(raw, 0xa0) // unprotected: {}
+	raw = appendHead(raw, 2, uint64(len(body)))
+	raw = append(raw, body...)
+	raw = appendHead(raw, 2, uint64(len(sig)))
+	raw = append(raw, sig...)
+	out := make([]byte, len(HealthCodePrefix)+base45Len(len(raw)))
+	copy(out, HealthCodePrefix)
+	base45Put(out[len(HealthCodePrefix):], raw)
+	// out is not used again: the string may share its memory, as
+	// strings.Builder does.
+	return unsafe.String(unsafe.SliceData(out), len(out))
 }
 
 // Verify checks a personal code payload offline against a trust list at

@@ -179,6 +179,19 @@ func sign1(s cose.Signer, kid []byte, aad string, payload []byte) ([]byte, error
 	return msg.MarshalCBOR()
 }
 
+// appendProtected appends the protected header bstr that sign1 writes for
+// alg and kid: the bstr of {1: alg, 4: kid} in canonical encoding.
+func appendProtected(dst []byte, alg int64, kid []byte) []byte {
+	var buf [64]byte
+	m := append(buf[:0], 0xa2, 0x01)
+	m = appendInt(m, alg)
+	m = append(m, 0x04)
+	m = appendHead(m, 2, uint64(len(kid)))
+	m = append(m, kid...)
+	dst = appendHead(dst, 2, uint64(len(m)))
+	return append(dst, m...)
+}
+
 // sign1Msg is a structurally valid, canonical, not yet verified COSE_Sign1.
 // Its slices alias the bytes it was parsed from.
 type sign1Msg struct {

@@ -83,6 +83,9 @@ type Signer struct {
 	kid         []byte
 	cose        cose.Signer
 	maxLifetime time.Duration
+	// ed is the key itself if it is an Ed25519 key, for SignCode's direct
+	// path; nil for other keys.
+	ed ed25519.PrivateKey
 }
 
 // Key returns the signing key's public description.
@@ -97,7 +100,11 @@ func newSigner(k *Key, maxLifetime time.Duration) (*Signer, error) {
 		return nil, fmt.Errorf("codesign: key %s: %w", k.ID, err)
 	}
 	kid, _ := hex.DecodeString(k.ID)
-	return &Signer{key: *k, kid: kid, cose: cs, maxLifetime: maxLifetime}, nil
+	s := &Signer{key: *k, kid: kid, cose: cs, maxLifetime: maxLifetime}
+	if ed, ok := k.priv.(ed25519.PrivateKey); ok && len(ed) == ed25519.PrivateKeySize {
+		s.ed = ed
+	}
+	return s, nil
 }
 
 // DeriveKEK derives the keystore's 32-byte key-encryption key from a node's

@@ -39,6 +39,7 @@ func (s *Server) code(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var sc *node.SignedCode
+	var v node.CodeView
 	switch q := r.URL.Query().Get("qr"); q {
 	case "", "signed":
 		c, err := s.n.SignCode(r.Context(), p, false)
@@ -46,15 +47,14 @@ func (s *Server) code(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		sc = &c
+		sc, v = &c, c.View
 	case "none":
+		if v, err = s.n.Code(p); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	default:
 		s.writeError(w, r, health.Errorf(health.Invalid, "invalid_qr", "qr", "must be signed or none, got %q", q))
-		return
-	}
-	v, err := s.n.Code(p)
-	if err != nil {
-		s.writeError(w, r, err)
 		return
 	}
 	buf := make([]byte, 0, 768)

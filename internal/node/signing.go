@@ -112,6 +112,7 @@ type SignedCode struct {
 	ExpiresAt time.Time
 	Paper     bool
 	Claims    codesign.Claims
+	View      CodeView // the code the token shows
 }
 
 // SignCode signs person p's current code: a screen token valid for the
@@ -148,7 +149,7 @@ func (n *Node) SignCode(ctx context.Context, p uint32, paper bool) (SignedCode, 
 	if err != nil {
 		return SignedCode{}, fmt.Errorf("node: sign code: %w", err)
 	}
-	return SignedCode{Payload: payload, IssuedAt: now, ExpiresAt: exp, Paper: paper, Claims: c}, nil
+	return SignedCode{Payload: payload, IssuedAt: now, ExpiresAt: exp, Paper: paper, Claims: c, View: v}, nil
 }
 
 func (n *Node) homeRegion(p uint32) string {

@@ -262,7 +262,7 @@ func BenchmarkRecordVisits(b *testing.B) {
 	rows := GenVisits(batch, persons, places, n.Now(), 1)
 	in := make([]node.VisitInput, batch)
 	for i, r := range rows {
-		in[i] = node.VisitInput{Person: r.Person, PlaceCode: health.PlaceCode(r.Place),
+		in[i] = node.VisitInput{Person: r.Person, PlaceCode: health.PlaceCode(r.Place), Trusted: true,
 			At: time.Unix(r.At, 0), Until: time.Unix(r.Until, 0)}
 	}
 	for b.Loop() {

@@ -11,15 +11,18 @@ type EventKind uint8
 
 // The event kinds. The list is append-only.
 const (
-	EvPersonEnrolled  EventKind = 1 // a person was enrolled (identity is in the vault, not the event)
-	EvPlaceRegistered EventKind = 2 // a place was registered
-	EvVisit           EventKind = 3 // a person was at a place (scan, self-report, investigation, manifest)
-	EvTestResult      EventKind = 4 // a lab result for a sample
-	EvTestCorrected   EventKind = 5 // a lab corrected an earlier result for the same sample
-	EvRiskDeclared    EventKind = 6 // a risk area was declared
-	EvRiskLifted      EventKind = 7 // a risk area was lifted before its expiry
-	EvDependantBound  EventKind = 8 // Person may show and print the code of dependant Aux (proxy binding)
-	EvIDLookup        EventKind = 9 // a verifier looked up Person's colour by ID number at Place
+	EvPersonEnrolled  EventKind = 1  // a person was enrolled (identity is in the vault, not the event)
+	EvPlaceRegistered EventKind = 2  // a place was registered
+	EvVisit           EventKind = 3  // a person was at a place (scan, self-report, investigation, manifest)
+	EvTestResult      EventKind = 4  // a lab result for a sample
+	EvTestCorrected   EventKind = 5  // a lab corrected an earlier result for the same sample
+	EvRiskDeclared    EventKind = 6  // a risk area was declared
+	EvRiskLifted      EventKind = 7  // a risk area was lifted before its expiry
+	EvDependantBound  EventKind = 8  // Person may show and print the code of dependant Aux (proxy binding)
+	EvIDLookup        EventKind = 9  // a verifier looked up Person's colour by ID number at Place
+	EvCaseOpened      EventKind = 10 // an investigation case was opened for Person (Data: the case)
+	EvStopsReplaced   EventKind = 11 // a new version of case Ref's trajectory; its stops are the visits that follow in the group
+	EvVisitWithdrawn  EventKind = 12 // visit Ref no longer counts (a superseded trajectory stop)
 )
 
 var eventKindNames = map[EventKind]string{
@@ -32,6 +35,9 @@ var eventKindNames = map[EventKind]string{
 	EvRiskLifted:      "risk_area_lifted",
 	EvDependantBound:  "dependant_bound",
 	EvIDLookup:        "id_lookup",
+	EvCaseOpened:      "case_opened",
+	EvStopsReplaced:   "stops_replaced",
+	EvVisitWithdrawn:  "visit_withdrawn",
 }
 
 // String returns the kind's stable name.

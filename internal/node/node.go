@@ -81,6 +81,10 @@ type Node struct {
 	lastSeq  uint64
 	// proxy bindings: holder → the dependants whose codes they hold
 	dependants map[uint32][]Binding
+	// investigation cases by id, in opening order, and cases per site-day
+	cases       map[string]*Case
+	caseOrder   []string
+	casesPerDay map[string]int
 
 	nPersons atomic.Uint32
 	nPlaces  atomic.Uint32
@@ -165,8 +169,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		visits:     trace.New(),
 		tests:      map[uint32][]health.TestResult{},
 		dependants: map[uint32][]Binding{},
-		samples:    map[sampleKey]sampleState{},
-		codes:      newCodeView(),
+		cases:      map[string]*Case{}, casesPerDay: map[string]int{},
+		samples: map[sampleKey]sampleState{},
+		codes:   newCodeView(),
 	}
 	n.lookbackDur, n.starWindow = windows(cfg.Ruleset)
 	var err error
@@ -178,6 +183,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.rebuild(ctx); err != nil {
 		return nil, err
 	}
+	n.visits.Compact()
 	n.log.Info("views rebuilt", "events", n.nEvents.Load(), "persons", n.nPersons.Load(),
 		"places", n.nPlaces.Load(), "visits", n.visits.Len(), "took", time.Since(start).Round(time.Millisecond))
 	return n, nil
@@ -312,6 +318,10 @@ func (n *Node) apply(e *health.Event, affected map[uint32]struct{}) error {
 		n.dependants[e.Person] = append(n.dependants[e.Person], Binding{Holder: e.Person, Dependant: uint32(e.Aux), Relation: d.Relation, Basis: d.Basis, Seq: e.Seq})
 	case health.EvIDLookup:
 		// Logged for accountability; no view changes.
+	case health.EvCaseOpened, health.EvStopsReplaced, health.EvVisitWithdrawn:
+		if err := n.applyCase(e, affected); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("unknown event kind %d", e.Kind)
 	}

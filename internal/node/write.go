@@ -187,6 +187,11 @@ func (n *Node) commitGroup(reqs []*writeReq) {
 		}
 		perKind[g.events[i].Kind]++
 	}
+	// Fold visits added since the last compaction into the compact layout
+	// once they are more than a quarter of it (amortised; see trace.Index.Compact).
+	if t := n.visits.TailLen(); t > 1<<16 && t > n.visits.Len()/4 {
+		n.visits.Compact()
+	}
 	n.mu.Unlock()
 	for k, c := range perKind {
 		if c > 0 {

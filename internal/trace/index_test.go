@@ -58,11 +58,14 @@ func TestIndexQueries(t *testing.T) {
 }
 
 // BenchmarkIndexAdd reports the time to index a visit and the memory the
-// index holds per visit.
+// index holds per visit, before (in the tail) and after Compact.
 func BenchmarkIndexAdd(b *testing.B) {
 	x := New()
 	for i := 0; i < b.N; i++ {
 		x.Add(v(uint64(i+1), uint32(i%50000+1), uint32(i%2000+1), time.Duration(i)*time.Second, time.Duration(i)*time.Second+time.Hour))
 	}
+	b.StopTimer()
 	b.ReportMetric(float64(x.MemBytes())/float64(b.N), "bytes/visit")
+	x.Compact()
+	b.ReportMetric(float64(x.MemBytes())/float64(b.N), "bytes/visit-compacted")
 }

@@ -58,6 +58,8 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&region, "region", defaultNodeRegion, "rotate: the key's region (the node id, or NODE/venue for the venue key)")
 	fs.StringVar(&kid, "kid", "", "revoke: the key id (8 hex digits, see list)")
 	fs.StringVar(&out, "out", "", "export: write the trust list to this file instead of stdout")
+	var paperTTL time.Duration
+	fs.DurationVar(&paperTTL, "paper-ttl", 24*time.Hour, "rotate: the node's paper-code lifetime (as given to serve); a rotated key stays trusted this long plus an hour")
 	if err := parseFlags(fs, args[1:], stderr); err != nil {
 		return err
 	}
@@ -87,7 +89,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("keys: %w", err)
 	}
-	ks.SetMaxTokenLifetime(node.DefaultPaperTTL + time.Hour)
+	ks.SetMaxTokenLifetime(max(paperTTL, node.DefaultScreenTTL) + time.Hour)
 	now := time.Now()
 	switch action {
 	case "list":

@@ -140,6 +140,19 @@ func TestCodeVerifiesAtAnotherNode(t *testing.T) {
 	if r.status != 200 || r.json(t)["issuer"] != "440000" {
 		t.Fatalf("Beijing node verifying a Guangdong code: %d %s", r.status, r.body)
 	}
+	// A foreign list cannot vouch for this node's own issuer: an impostor
+	// node claiming region 440000 is not accepted by the real 440000 node.
+	impostor := newEnvWith(t, nodetest.Options{Dir: t.TempDir(), Region: "440000", Clock: nodetest.NewClock(gd.clock.Now())})
+	iid, itok := impostor.enrol(1)
+	fake := impostor.code(iid, itok)["qr"].(string)
+	itl, err := codesign.ParseTrustList(impostor.node.TrustListJSON(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gd2 := newEnvWith(t, nodetest.Options{Dir: t.TempDir(), Region: "440000", Clock: nodetest.NewClock(gd.clock.Now()), Trust: []*codesign.TrustList{itl}})
+	if got := rejection(t, gd2.verify(fake)); got != "wrong_issuer" {
+		t.Errorf("a token for our own region vouched by a foreign list: got %q, want wrong_issuer", got)
+	}
 	alone := newEnvWith(t, nodetest.Options{Dir: t.TempDir(), Region: "310000", Clock: nodetest.NewClock(gd.clock.Now())})
 	if got := rejection(t, alone.verify(qr)); got != "unknown_key" {
 		t.Errorf("node without the trust list: got %q, want unknown_key", got)
@@ -290,6 +303,15 @@ func TestDependants(t *testing.T) {
 	}
 	if after := e.node.Stats(); after.Persons != before.Persons || after.Events != before.Events {
 		t.Errorf("a refused binding changed state: %+v → %+v", before, after)
+	}
+	// Knowing someone's ID number is not enough to hold their code.
+	victim := map[string]string{"id_number": idNumber(2), "name": "王五", "phone": "13900000000", "home_region": "440106", "relation": "parent", "basis": "consent"}
+	id3, tok3 := e.enrol(3)
+	if r := e.do("POST", "/api/v1/persons/"+id3+"/dependants", tok3, victim); r.status != 403 {
+		t.Errorf("binding an enrolled stranger by ID number: got %d %s, want 403", r.status, r.body)
+	}
+	if r := e.do("POST", "/api/v1/persons/p999/dependants", adminToken, body(30)); r.status != 404 {
+		t.Errorf("binding to an unknown holder: got %d, want 404", r.status)
 	}
 	list := e.do("GET", "/api/v1/persons/"+id+"/dependants", tok, nil).json(t)["dependants"].([]any)
 	if len(list) != 5 {

@@ -46,7 +46,7 @@ func (n *Node) BindDependant(ctx context.Context, actor string, holder, dep uint
 	data, _ := json.Marshal(bindingData{Relation: relation, Basis: basis})
 	var out Binding
 	existing := false
-	err := n.submit(ctx, func(g *group) error {
+	err := n.submitSolo(ctx, func(g *group) error {
 		if holder == 0 || holder > n.nPersons.Load() || dep == 0 || dep >= g.nextPerson {
 			return health.Errorf(health.NotFound, "unknown_person", "id", "no such person")
 		}

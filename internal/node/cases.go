@@ -121,7 +121,7 @@ func (n *Node) OpenCase(ctx context.Context, actor string, in CaseInput) (Case, 
 		return Case{}, health.Errorf(health.Invalid, "invalid_time", "isolated_at", "onset, first positive and isolation must be within 60 days and in order")
 	}
 	var out Case
-	err := n.submit(ctx, func(g *group) error {
+	err := n.submitSolo(ctx, func(g *group) error {
 		for _, c := range n.cases {
 			if c.Person == in.Person {
 				return health.Errorf(health.Conflict, "case_exists", "person_id", "%s already has case %s", health.PersonID(in.Person), c.ID)
@@ -173,7 +173,7 @@ func (n *Node) ReplaceStops(ctx context.Context, actor, caseID string, in []Stop
 		}
 	}
 	var out Trajectory
-	err := n.submit(ctx, func(g *group) error {
+	err := n.submitSolo(ctx, func(g *group) error {
 		c, ok := n.cases[caseID]
 		if !ok {
 			return health.Errorf(health.NotFound, "unknown_case", "case_id", "no case %s", caseID)

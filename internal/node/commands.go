@@ -474,6 +474,9 @@ func (n *Node) DeclareRiskArea(ctx context.Context, actor string, in RiskAreaInp
 	if from.After(now.Add(n.cfg.ClockSkew)) || now.Sub(from) > 14*24*time.Hour {
 		return res, health.Errorf(health.Invalid, "invalid_time", "from", "must be within the last 14 days and not in the future")
 	}
+	if from.After(now) {
+		from = now // within the clock skew: in force from now, so stars start at once
+	}
 	if !in.Until.After(now) || in.Until.Sub(now) > 30*24*time.Hour {
 		return res, health.Errorf(health.Invalid, "invalid_time", "until", "must be in the future and at most 30 days ahead")
 	}
@@ -492,7 +495,7 @@ func (n *Node) DeclareRiskArea(ctx context.Context, actor string, in RiskAreaInp
 func (n *Node) LiftRiskArea(ctx context.Context, actor string, area uint64) (RiskAreaResult, error) {
 	var res RiskAreaResult
 	var liftSeq uint64
-	err := n.submit(ctx, func(g *group) error {
+	err := n.submitSolo(ctx, func(g *group) error {
 		for _, a := range n.areas {
 			if a.Seq != area {
 				continue

@@ -133,3 +133,46 @@ func TestGroupCommitKeepsOrderAndCounts(t *testing.T) {
 		}
 	}
 }
+
+// Requests that validate against state the same commit group would change
+// (case numbers per site and day) see every earlier write applied.
+func TestConcurrentCasesGetDistinctIDs(t *testing.T) {
+	n := nodetest.Start(t, "", nil)
+	const k = 24
+	var in []node.Enrolment
+	for i := 0; i < k; i++ {
+		in = append(in, node.Enrolment{IDNumber: nodetest.IDNumber(i), Name: "张三", Phone: "13800138000", HomeRegion: "440106"})
+	}
+	res, err := n.Enrol(context.Background(), "t", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := n.Clock.Now()
+	ids := make(chan string, k)
+	var wg sync.WaitGroup
+	for _, r := range res {
+		wg.Add(1)
+		go func(p uint32) {
+			defer wg.Done()
+			c, err := n.OpenCase(context.Background(), "t", node.CaseInput{Person: p, Classification: node.Confirmed,
+				Onset: now.Add(-24 * time.Hour), Site: "GZ01", IsolatedAt: now.Add(-time.Hour)})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids <- c.ID
+		}(r.Person)
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[string]bool{}
+	for id := range ids {
+		if seen[id] {
+			t.Fatalf("case id %s given twice", id)
+		}
+		seen[id] = true
+	}
+	if len(seen) != k {
+		t.Fatalf("%d distinct case ids, want %d", len(seen), k)
+	}
+}

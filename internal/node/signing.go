@@ -19,6 +19,7 @@ const (
 	DefaultScreenTTL = 5 * time.Minute // a code shown on a phone screen
 	DefaultPaperTTL  = 24 * time.Hour  // a printed code for people without phones
 	signingKeyLife   = 365 * 24 * time.Hour
+	renewBefore      = 30 * 24 * time.Hour // OpenKeys rotates a key this close to its end
 )
 
 // VenueKeyRegion is the keystore region of a node's venue key: place codes
@@ -39,10 +40,16 @@ func OpenKeys(dir string, master []byte, nodeRegion string, now time.Time) (*cod
 		return nil, err
 	}
 	for _, r := range []string{nodeRegion, VenueKeyRegion(nodeRegion)} {
-		if _, err := ks.Active(r); err == nil {
-			continue
+		s, err := ks.Active(r)
+		switch {
+		case err != nil:
+			_, err = ks.Generate(codesign.AlgEdDSA, r, now, signingKeyLife)
+		case s.Key().NotAfter.Sub(now) < renewBefore:
+			// Close to (or past) the end of its validity: a key that
+			// expired would make every code fail to sign.
+			_, err = ks.Rotate(r, now)
 		}
-		if _, err := ks.Generate(codesign.AlgEdDSA, r, now, signingKeyLife); err != nil {
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -194,9 +201,15 @@ func (n *Node) VerifyCode(payload string) (codesign.Claims, error) {
 	}
 	for _, tl := range n.sign.others {
 		c, e := codesign.Verify(payload, tl, now)
-		if codesign.ErrorCode(e) != codesign.CodeUnknownKey {
-			return c, e
+		if codesign.ErrorCode(e) == codesign.CodeUnknownKey {
+			continue
 		}
+		// Another node's list speaks only for other issuers: a key it lists
+		// for this node's own region is not this node's key.
+		if e == nil && (c.Issuer == n.sign.region || c.Issuer == VenueKeyRegion(n.sign.region)) {
+			return codesign.Claims{}, &codesign.Error{Code: codesign.CodeWrongIssuer, Msg: "a foreign trust list vouched for this node's own issuer " + c.Issuer}
+		}
+		return c, e
 	}
 	return c, err
 }

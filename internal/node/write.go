@@ -41,6 +41,11 @@ func (g *group) add(e health.Event) uint64 {
 // error before adding anything, or add everything. done receives the
 // outcome after the group is durable and applied.
 type writeReq struct {
+	// solo requests validate against views that the group's earlier events
+	// would change (case numbers, trajectory versions, bindings, lifts): they
+	// are prepared first in a group of their own, after everything before
+	// them has been applied.
+	solo    bool
 	prepare func(g *group) error
 	after   func() // runs on the writer after apply, before done (optional)
 	done    chan error
@@ -48,10 +53,20 @@ type writeReq struct {
 
 // submit hands a request to the writer and waits for its outcome.
 func (n *Node) submit(ctx context.Context, prepare func(g *group) error, after func()) error {
+	return n.submitReq(ctx, &writeReq{prepare: prepare, after: after})
+}
+
+// submitSolo is submit for a request that must see every earlier write
+// applied (see writeReq.solo).
+func (n *Node) submitSolo(ctx context.Context, prepare func(g *group) error, after func()) error {
+	return n.submitReq(ctx, &writeReq{solo: true, prepare: prepare, after: after})
+}
+
+func (n *Node) submitReq(ctx context.Context, req *writeReq) error {
 	if n.stopping.Load() {
 		return ErrStopped
 	}
-	req := &writeReq{prepare: prepare, after: after, done: make(chan error, 1)}
+	req.done = make(chan error, 1)
 	select {
 	case n.writes <- req:
 	case <-ctx.Done():
@@ -140,7 +155,12 @@ func (n *Node) commitGroup(reqs []*writeReq) {
 		nextPerson: uint32(len(n.persons)), nextPlace: uint32(len(n.places)),
 		idHashes: map[[32]byte]uint32{}, samples: map[sampleKey]sampleState{}}
 	ok := reqs[:0:0]
-	for _, r := range reqs {
+	next := len(reqs) // the first request left for the next group
+	for i, r := range reqs {
+		if r.solo && i > 0 {
+			next = i
+			break
+		}
 		mark, idMark, seqMark, pMark, plMark := len(g.events), len(g.ids), g.nextSeq, g.nextPerson, g.nextPlace
 		if err := r.prepare(g); err != nil {
 			g.events, g.ids, g.nextSeq, g.nextPerson, g.nextPlace = g.events[:mark], g.ids[:idMark], seqMark, pMark, plMark
@@ -148,18 +168,15 @@ func (n *Node) commitGroup(reqs []*writeReq) {
 			continue
 		}
 		ok = append(ok, r)
-		if len(g.events) >= n.cfg.MaxGroup {
+		if r.solo || len(g.events) >= n.cfg.MaxGroup {
+			next = i + 1
 			break
 		}
 	}
-	// Requests left over by the size cap go back to the front of the next group.
-	if len(ok) > 0 && len(g.events) >= n.cfg.MaxGroup {
-		rest := reqs[indexOf(reqs, ok[len(ok)-1])+1:]
-		defer func() {
-			if len(rest) > 0 {
-				n.commitGroup(rest)
-			}
-		}()
+	// Requests left over by the size cap or a solo request go back to the
+	// front of the next group.
+	if rest := reqs[next:]; len(rest) > 0 {
+		defer n.commitGroup(rest)
 	}
 	if len(ok) == 0 {
 		return
@@ -215,15 +232,7 @@ func (n *Node) commitGroup(reqs []*writeReq) {
 		}
 		r.done <- nil
 	}
-}
-
-func indexOf(reqs []*writeReq, r *writeReq) int {
-	for i, x := range reqs {
-		if x == r {
-			return i
-		}
-	}
-	return len(reqs) - 1
+	clear(n.areaAffectedN) // counts not taken by an after hook are stale now
 }
 
 // Reevaluate runs the scheduled re-evaluations that are due at the node's

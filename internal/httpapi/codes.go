@@ -3,8 +3,8 @@ package httpapi
 import (
 	"errors"
 	"net/http"
-	"strings"
 	"strconv"
+	"strings"
 	"time"
 
 	"healthcode/internal/codesign"

@@ -104,7 +104,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	for _, p := range loaded.Phases {
 		phases = append(phases, phaseTime{p.Phase, p.Items, p.Took})
 	}
+	fmt.Fprintln(stderr, "investigating: a case for every positive, then tracing them…")
+	inv, err := investigate(ctx, client.HTTP, base, token, rn.Node, city, loaded)
+	if err != nil {
+		rnStop(rn)
+		return fmt.Errorf("investigating the cases through the API: %w", err)
+	}
+	phases = append(phases, phaseTime{"investigate", inv.Cases, inv.Took})
 	printSummary(stdout, rn.Node, city, loaded, phases, time.Since(t0), base, dc)
+	printInvestigation(stdout, inv)
 	if dc.NoServe {
 		return rnStop(rn)
 	}
@@ -240,4 +248,17 @@ func exIndex(loaded *sim.Loaded, id string) int {
 		}
 	}
 	return 0
+}
+
+// printInvestigation shows what tracing found and how the contacts' codes
+// look (a contact's code changes only through the rules: a stay in a risk
+// area, a test; being traced alone does not colour it).
+func printInvestigation(w io.Writer, inv investigation) {
+	fmt.Fprintf(w, "\ninvestigation (流调)\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  cases opened\t%d\n", inv.Cases)
+	fmt.Fprintf(tw, "  close contacts\t%d\n", inv.Close)
+	fmt.Fprintf(tw, "  secondary contacts\t%d\n", inv.Secondary)
+	fmt.Fprintf(tw, "  contacts' codes\tgreen %d, yellow %d, red %d\n", inv.Codes[health.Green], inv.Codes[health.Yellow], inv.Codes[health.Red])
+	tw.Flush()
 }

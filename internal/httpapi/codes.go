@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"healthcode/internal/codesign"
@@ -231,41 +230,8 @@ func (s *Server) bindDependant(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	actor := c.Actor()
-	// Check the binding before enrolling, so a refused request writes nothing
-	// (the writer checks the limit again when it binds).
-	if err := node.ValidateBinding(b.Relation, b.Basis); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if _, err := s.n.Code(holder); err != nil { // the holder must exist before anyone is enrolled
-		s.writeError(w, r, err)
-		return
-	}
-	if len(s.n.Dependants(holder)) >= node.MaxDependants {
-		s.writeError(w, r, health.Errorf(health.Conflict, "too_many_dependants", "id", "a person may hold at most %d dependants", node.MaxDependants))
-		return
-	}
-	res, err := s.n.Enrol(r.Context(), actor, []node.Enrolment{{IDNumber: b.IDNumber, Name: b.Name, Phone: b.Phone, HomeRegion: b.HomeRegion}})
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	// Knowing an ID number is not enough to hold someone's code: a person
-	// binding an already enrolled dependant must also give the name and
-	// phone on record (staff, e.g. a community worker, are trusted).
-	if res[0].Existing && !c.Staff && !s.n.IsDependant(holder, res[0].Person) {
-		id, err := s.n.Identity(r.Context(), res[0].Person)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if id.Name != strings.TrimSpace(b.Name) || id.Phone != strings.TrimSpace(b.Phone) {
-			s.writeError(w, r, health.Errorf(health.Permission, "identity_mismatch", "id_number", "this ID number is enrolled with another name or phone; ask a community worker to bind it"))
-			return
-		}
-	}
-	bd, existing, err := s.n.BindDependant(r.Context(), actor, holder, res[0].Person, b.Relation, b.Basis)
+	bd, existing, err := s.n.AddDependant(r.Context(), c.Actor(), c.Staff, holder,
+		node.Enrolment{IDNumber: b.IDNumber, Name: b.Name, Phone: b.Phone, HomeRegion: b.HomeRegion}, b.Relation, b.Basis)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

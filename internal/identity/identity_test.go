@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,5 +125,26 @@ func TestMaskName(t *testing.T) {
 		if got := MaskName(in); got != want {
 			t.Errorf("MaskName(%q): got %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A token pseudonym is fresh every time (verifiers cannot link two tokens of
+// one person) and opens back to the person only with the vault's key.
+func TestPseudonym(t *testing.T) {
+	v := vault(t, 1)
+	a, b := v.Pseudonym(42, 1_700_000_000), v.Pseudonym(42, 1_700_000_000)
+	if len(a) != PseudonymSize || bytes.Equal(a, b) {
+		t.Fatalf("pseudonyms %x and %x: want two different 16-byte values", a, b)
+	}
+	p, at, ok := v.OpenPseudonym(a)
+	if !ok || p != 42 || at != 1_700_000_000 {
+		t.Fatalf("OpenPseudonym: got %d %d %v, want 42 1700000000 true", p, at, ok)
+	}
+	other := vault(t, 2)
+	if p, _, _ := other.OpenPseudonym(a); p == 42 {
+		t.Error("another key opened the pseudonym to the same person")
+	}
+	if _, _, ok := v.OpenPseudonym(a[:15]); ok {
+		t.Error("a short pseudonym was accepted")
 	}
 }

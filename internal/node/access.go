@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 
 	"healthcode/internal/health"
 )
@@ -64,6 +65,39 @@ func (n *Node) BindDependant(ctx context.Context, actor string, holder, dep uint
 		return nil
 	}, nil)
 	return out, existing, err
+}
+
+// AddDependant enrols a dependant (or finds them by ID number) and binds
+// them to holder. Everything that can be checked first is checked before
+// anyone is enrolled, so a refused request records nothing. Knowing an ID
+// number is not enough to hold someone's code: unless trusted (staff, e.g.
+// a community worker), binding an already enrolled person requires the
+// name and phone on record.
+func (n *Node) AddDependant(ctx context.Context, actor string, trusted bool, holder uint32, dep Enrolment, relation, basis string) (Binding, bool, error) {
+	if err := ValidateBinding(relation, basis); err != nil {
+		return Binding{}, false, err
+	}
+	if _, err := n.Code(holder); err != nil {
+		return Binding{}, false, err
+	}
+	if len(n.Dependants(holder)) >= MaxDependants { // checked again when binding
+		return Binding{}, false, health.Errorf(health.Conflict, "too_many_dependants", "id", "a person may hold at most %d dependants", MaxDependants)
+	}
+	res, err := n.Enrol(ctx, actor, []Enrolment{dep})
+	if err != nil {
+		return Binding{}, false, err
+	}
+	p := res[0].Person
+	if res[0].Existing && !trusted && !n.IsDependant(holder, p) {
+		id, err := n.Identity(ctx, p)
+		if err != nil {
+			return Binding{}, false, err
+		}
+		if id.Name != strings.TrimSpace(dep.Name) || id.Phone != strings.TrimSpace(dep.Phone) {
+			return Binding{}, false, health.Errorf(health.Permission, "identity_mismatch", "id_number", "this ID number is enrolled with another name or phone; ask a community worker to bind it")
+		}
+	}
+	return n.BindDependant(ctx, actor, holder, p, relation, basis)
 }
 
 // ValidateBinding checks a binding's relation and basis.

@@ -221,7 +221,6 @@ func (n *Node) applyCase(e *health.Event, affected map[uint32]struct{}) error {
 		c := d.Case
 		c.Person, c.Seq, c.Opened, c.Actor = e.Person, e.Seq, e.Recorded, e.Actor
 		n.cases[c.ID] = &c
-		n.caseOrder = append(n.caseOrder, c.ID)
 		prefix := c.ID[:len(c.ID)-3]
 		n.casesPerDay[prefix]++
 	case health.EvStopsReplaced:

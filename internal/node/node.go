@@ -81,9 +81,8 @@ type Node struct {
 	lastSeq  uint64
 	// proxy bindings: holder → the dependants whose codes they hold
 	dependants map[uint32][]Binding
-	// investigation cases by id, in opening order, and cases per site-day
+	// investigation cases by id, and cases per site-day
 	cases       map[string]*Case
-	caseOrder   []string
 	casesPerDay map[string]int
 
 	nPersons atomic.Uint32

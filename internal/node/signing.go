@@ -213,13 +213,3 @@ func (n *Node) VerifyCode(payload string) (codesign.Claims, error) {
 	}
 	return c, err
 }
-
-// OpenPseudonym tells investigators whose token a verified pseudonym of this
-// node's was. It returns false for a pseudonym the node cannot read.
-func (n *Node) OpenPseudonym(ps []byte) (uint32, bool) {
-	p, _, ok := n.vault.OpenPseudonym(ps)
-	if !ok || p == 0 || p > n.nPersons.Load() {
-		return 0, false
-	}
-	return p, true
-}

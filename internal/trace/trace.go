@@ -43,6 +43,11 @@ type Contact struct {
 type Params struct {
 	MinOverlap   func(place uint32) time.Duration // per place kind; required
 	QuarantineAt func(person uint32) time.Time    // nil or zero: not quarantined (secondary exposure window open to +inf)
+	// Near lists, for a place, the other places whose visitors count as
+	// co-located with its visitors: the rows within reach on a flight. A
+	// source visit at a place is swept at each of them too (the exposure
+	// names the contact's place). Read concurrently; nil means none.
+	Near map[uint32][]uint32
 }
 
 // Trace finds the close contacts (depth 1) or close and secondary contacts
@@ -205,6 +210,7 @@ type tracer struct {
 	p         Params
 	closeBits []uint64 // per person: a seed or a close contact
 	minOv     []uint32 // per place: min overlap in seconds + 1, 0 unknown
+	places    int      // the index's places (minOv may be longer)
 	seeds     []Seed
 	contacts  []tcontact // close contacts, by person
 	quar      []uint32   // per close contact: quarantine, in seconds
@@ -299,8 +305,9 @@ func (x *Index) getTracer() *tracer {
 		t.closeBits = make([]uint64, n)
 		t.ws = nil
 	}
-	if n := max(x.frozenPlaces(), len(x.tailPlace)); len(t.minOv) < n {
-		t.minOv = make([]uint32, n)
+	t.places = max(x.frozenPlaces(), len(x.tailPlace))
+	if len(t.minOv) < t.places {
+		t.minOv = make([]uint32, t.places)
 	}
 	// Buckets of 64 to 4096 persons, at most 256 of them if that allows.
 	shift := minBucketShift
@@ -385,7 +392,7 @@ func (w *worker) gather(src source, person, f, q uint32) {
 		for i, c := range batch[:n] {
 			if !x.gone(c.meta >> 3) {
 				src.place, src.f, src.to, src.meta = x.placeOfPos(bpos[i]), max(f, c.from), min(q, c.to), c.meta
-				w.srcs = append(w.srcs, src)
+				w.addSource(src)
 			}
 		}
 	}
@@ -393,6 +400,17 @@ func (w *worker) gather(src source, person, f, q uint32) {
 		r := x.tail[i]
 		if slot := x.tailBase + i; r.to > f && r.from < q && !x.gone(slot) {
 			src.place, src.f, src.to, src.meta = r.place&placeMask, max(f, r.from), min(q, r.to), metaOf(slot, r.place)
+			w.addSource(src)
+		}
+	}
+}
+
+// addSource appends src, and a copy of it at each place near its place.
+func (w *worker) addSource(src source) {
+	w.srcs = append(w.srcs, src)
+	for _, p := range w.t.p.Near[src.place] {
+		if int(p) < w.t.places {
+			src.place = p
 			w.srcs = append(w.srcs, src)
 		}
 	}

@@ -251,7 +251,7 @@ func refTrace(vs []health.Visit, seeds []Seed, depth int, p Params) []Contact {
 	degree := map[uint32]int{}
 	expose := func(src health.Visit, f, t time.Time, srcPerson uint32, cas string, via uint32, deg int, skip func(uint32) bool) {
 		for _, b := range vs {
-			if b.Place != src.Place || b.Person == srcPerson || skip(b.Person) {
+			if b.Place != src.Place && !slices.Contains(p.Near[src.Place], b.Place) || b.Person == srcPerson || skip(b.Person) {
 				continue
 			}
 			of, ot := clip(f, t, b.From, b.To)
@@ -382,7 +382,7 @@ func randomSeeds(rng *rand.Rand, persons int) []Seed {
 
 func randomParams(rng *rand.Rand, places, persons int) Params {
 	choices := []time.Duration{0, time.Second, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute, 10*time.Minute + 30500*time.Millisecond}
-	minOv := make([]time.Duration, places+1)
+	minOv := make([]time.Duration, places+3) // Near may name places without visits
 	for i := range minOv {
 		minOv[i] = choices[rng.IntN(len(choices))]
 	}
@@ -395,6 +395,18 @@ func randomParams(rng *rand.Rand, places, persons int) Params {
 			}
 		}
 		p.QuarantineAt = func(person uint32) time.Time { return q[person] }
+	}
+	if places > 1 && rng.IntN(3) == 0 {
+		// Rows of a flight: some places are near others (not symmetric,
+		// never themselves), and some near places have no visits.
+		p.Near = map[uint32][]uint32{}
+		for a := 1; a <= places; a++ {
+			for b := 1; b <= places+2; b++ {
+				if a != b && rng.IntN(3) == 0 {
+					p.Near[uint32(a)] = append(p.Near[uint32(a)], uint32(b))
+				}
+			}
+		}
 	}
 	return p
 }

@@ -32,17 +32,28 @@ type CityStay struct {
 	Unverified bool // every visit to the city was unverified
 }
 
+// ContactItem is a person's finding as a contact of a case by tracing
+// (the contact_traced event): the latest finding per case.
+type ContactItem struct {
+	Event        uint64 // the contact_traced event
+	Case         string
+	Degree       int       // 1 close, 2 secondary
+	LastExposure time.Time // end of the latest exposure
+	Unverified   bool      // every exposure rests on unverified presence
+}
+
 // Evidence is everything the engine knows about one person: the inputs of
 // the pure function (evidence, ruleset, now) → code.
 type Evidence struct {
 	Tests     []TestResult
 	Stays     []Stay
 	CityStays []CityStay
+	Contacts  []ContactItem
 }
 
 // Empty reports whether there is no evidence at all.
 func (ev *Evidence) Empty() bool {
-	return len(ev.Tests) == 0 && len(ev.Stays) == 0 && len(ev.CityStays) == 0
+	return len(ev.Tests) == 0 && len(ev.Stays) == 0 && len(ev.CityStays) == 0 && len(ev.Contacts) == 0
 }
 
 // Reason is one rule holding for one evidence item: the rule (id, version),
@@ -80,6 +91,7 @@ func (rs *Ruleset) Evaluate(ev *Evidence, now time.Time) (Code, error) {
 		"tests":      testItems(ev.Tests),
 		"stays":      stayItems(ev.Stays),
 		"city_stays": cityItems(ev.CityStays),
+		"contacts":   contactItems(ev.Contacts),
 	}
 	act := map[string]any{"params": rs.params}
 	for name, items := range lists {
@@ -147,6 +159,8 @@ func evidenceOf(each string, ev *Evidence, i int) []uint64 {
 		return []uint64{ev.Stays[i].Visit, ev.Stays[i].Area}
 	case "city_stays":
 		return []uint64{ev.CityStays[i].LastVisit, ev.CityStays[i].Area}
+	case "contacts":
+		return []uint64{ev.Contacts[i].Event}
 	}
 	return nil
 }
@@ -171,6 +185,14 @@ func cityItems(cs []CityStay) []map[string]any {
 	out := make([]map[string]any, len(cs))
 	for i, c := range cs {
 		out[i] = map[string]any{"city": c.City, "last_visit": c.At, "level": c.Level.String(), "area_until": c.AreaUntil, "unverified": c.Unverified}
+	}
+	return out
+}
+
+func contactItems(cs []ContactItem) []map[string]any {
+	out := make([]map[string]any, len(cs))
+	for i, c := range cs {
+		out[i] = map[string]any{"case": c.Case, "degree": int64(c.Degree), "last_exposure": c.LastExposure, "unverified": c.Unverified}
 	}
 	return out
 }

@@ -335,6 +335,37 @@ func TestEvaluateNational(t *testing.T) {
 			wantRules:    []string{"medium-risk-stay", "post-positive-monitoring"},
 		},
 		{
+			name:         "close-contact",
+			ev:           Evidence{Contacts: []ContactItem{{Event: 41, Case: "GZ01-20220611-001", Degree: 1, LastExposure: ago(2 * day)}}},
+			wantColour:   Red,
+			wantNextEval: in(5 * day),
+			wantRules:    []string{"close-contact", "close-contact-monitoring"},
+		},
+		{
+			name:         "close-contact-monitoring",
+			ev:           Evidence{Contacts: []ContactItem{{Event: 41, Case: "GZ01-20220611-001", Degree: 1, LastExposure: ago(8 * day)}}},
+			wantColour:   Yellow,
+			wantNextEval: in(2 * day),
+			wantRules:    []string{"close-contact-monitoring"},
+		},
+		{
+			name:       "close-contact-over",
+			ev:         Evidence{Contacts: []ContactItem{{Event: 41, Case: "GZ01-20220611-001", Degree: 1, LastExposure: ago(10 * day)}}},
+			wantColour: Green,
+		},
+		{
+			name:       "close-contact-unverified",
+			ev:         Evidence{Contacts: []ContactItem{{Event: 41, Case: "GZ01-20220611-001", Degree: 1, LastExposure: ago(day), Unverified: true}}},
+			wantColour: Green,
+		},
+		{
+			name:         "secondary-contact",
+			ev:           Evidence{Contacts: []ContactItem{{Event: 42, Case: "GZ01-20220611-001", Degree: 2, LastExposure: ago(day)}}},
+			wantColour:   Yellow,
+			wantNextEval: in(6 * day),
+			wantRules:    []string{"secondary-contact"},
+		},
+		{
 			name: "several-reasons",
 			ev: Evidence{
 				Tests: []TestResult{test(11, Positive, ago(2*day))},

@@ -188,6 +188,9 @@ func TestNationalRuleset(t *testing.T) {
 		{ID: "high-risk-stay", Colour: "red", Each: "stays", Version: 1, HasUntil: true},
 		{ID: "medium-risk-stay", Colour: "yellow", Each: "stays", Version: 1, HasUntil: true},
 		{ID: "risk-city-star", Each: "city_stays", Version: 1, Star: true, HasUntil: true},
+		{ID: "close-contact", Colour: "red", Each: "contacts", Version: 1, HasUntil: true},
+		{ID: "close-contact-monitoring", Colour: "yellow", Each: "contacts", Version: 1, HasUntil: true},
+		{ID: "secondary-contact", Colour: "yellow", Each: "contacts", Version: 1, HasUntil: true},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("national rules mismatch (-want +got):\n%s", diff)
@@ -246,7 +249,7 @@ func TestNationalRulesetSource(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ParseRuleset(NationalRulesetSource()): %v", err)
 	}
-	if len(again.Rules) != 5 {
-		t.Errorf("got %d rules, want 5", len(again.Rules))
+	if len(again.Rules) != 8 {
+		t.Errorf("got %d rules, want 8", len(again.Rules))
 	}
 }

@@ -132,9 +132,13 @@ type Place struct {
 	Lng     float64  `json:"lng"`
 	// DynamicPeriod > 0: the venue shows a code rotating every that many
 	// seconds on a screen, and only a current code is accepted.
-	DynamicPeriod int       `json:"dynamic_period,omitempty"`
-	Registered    time.Time `json:"-"`
-	Seq           uint64    `json:"-"`
+	DynamicPeriod int `json:"dynamic_period,omitempty"`
+	// A section of a trip (kind train, flight or bus): the trip (number and
+	// date, "G1234 2022-06-10") and the carriage (train) or row (flight).
+	Trip       string    `json:"trip,omitempty"`
+	Section    string    `json:"section,omitempty"`
+	Registered time.Time `json:"-"`
+	Seq        uint64    `json:"-"`
 }
 
 // PlaceID formats a place index as the public place id ("L123").

@@ -23,6 +23,10 @@ const (
 	EvCaseOpened      EventKind = 10 // an investigation case was opened for Person (Data: the case)
 	EvStopsReplaced   EventKind = 11 // a new version of case Ref's trajectory; its stops are the visits that follow in the group
 	EvVisitWithdrawn  EventKind = 12 // visit Ref no longer counts (a superseded trajectory stop)
+	EvContactTraced   EventKind = 13 // tracing found Person a contact (Aux: degree) of a case (Data: the case and exposures)
+	EvStopsReviewed   EventKind = 14 // a reviewer approved or returned trajectory version Ref (Data: the decision)
+	EvCaseAssigned    EventKind = 15 // a case was assigned to an investigator of a region (Data: the assignment)
+	EvReferralAcked   EventKind = 16 // the contact's home region acknowledged referral Ref (a contact_traced event)
 )
 
 var eventKindNames = map[EventKind]string{
@@ -38,6 +42,10 @@ var eventKindNames = map[EventKind]string{
 	EvCaseOpened:      "case_opened",
 	EvStopsReplaced:   "stops_replaced",
 	EvVisitWithdrawn:  "visit_withdrawn",
+	EvContactTraced:   "contact_traced",
+	EvStopsReviewed:   "stops_reviewed",
+	EvCaseAssigned:    "case_assigned",
+	EvReferralAcked:   "referral_acknowledged",
 }
 
 // String returns the kind's stable name.

@@ -84,6 +84,19 @@ type Node struct {
 	// investigation cases by id, and cases per site-day
 	cases       map[string]*Case
 	casesPerDay map[string]int
+	// trip sections by trip|section, and the row places of each flight
+	sections   map[string]uint32
+	flightRows map[string][]uint32
+	// contacts in force by person (one record per case), referrals to
+	// other counties, self-reported stops not yet confirmed, and the
+	// cross-region alerts
+	contacts      map[uint32][]ContactRecord
+	referrals     []*Referral
+	referralBySeq map[uint64]*Referral
+	selfStops     map[uint32][]health.Visit
+	alerts        []Alert
+	// published data, rebuilt on read after any review (pubVersion)
+	pub pubCache
 
 	nPersons atomic.Uint32
 	nPlaces  atomic.Uint32
@@ -169,6 +182,8 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		tests:      map[uint32][]health.TestResult{},
 		dependants: map[uint32][]Binding{},
 		cases:      map[string]*Case{}, casesPerDay: map[string]int{},
+		sections: map[string]uint32{}, flightRows: map[string][]uint32{},
+		contacts: map[uint32][]ContactRecord{}, referralBySeq: map[uint64]*Referral{}, selfStops: map[uint32][]health.Visit{},
 		samples: map[sampleKey]sampleState{},
 		codes:   newCodeView(),
 	}
@@ -212,6 +227,9 @@ func (n *Node) rebuild(ctx context.Context) error {
 	for p := range n.tests {
 		affected[p] = struct{}{}
 	}
+	for p := range n.contacts {
+		affected[p] = struct{}{}
+	}
 	for i := range n.areas {
 		n.areaAffected(i, now, affected, false)
 	}
@@ -249,10 +267,14 @@ func (n *Node) apply(e *health.Event, affected map[uint32]struct{}) error {
 		n.placeReg = append(n.placeReg, packedRegion(pl.Region))
 		n.placeCity = append(n.placeCity, packedRegion(n.cityOf(pl.Region)))
 		n.nPlaces.Store(e.Place)
+		n.applySection(&n.places[e.Place])
 	case health.EvVisit:
 		v := health.Visit{Seq: e.Seq, Person: e.Person, Place: e.Place, From: e.At, To: e.Until,
 			Source: health.VisitSource(e.Aux & 3), Unverified: e.Aux&auxUnverified != 0}
 		n.visits.Add(v)
+		if v.Source == health.SourceSelfReport {
+			n.selfStops[v.Person] = append(n.selfStops[v.Person], v)
+		}
 		if affected != nil && len(n.areas) > 0 && n.visitMayMatter(v, n.now()) {
 			affected[e.Person] = struct{}{}
 		}
@@ -317,8 +339,12 @@ func (n *Node) apply(e *health.Event, affected map[uint32]struct{}) error {
 		n.dependants[e.Person] = append(n.dependants[e.Person], Binding{Holder: e.Person, Dependant: uint32(e.Aux), Relation: d.Relation, Basis: d.Basis, Seq: e.Seq})
 	case health.EvIDLookup:
 		// Logged for accountability; no view changes.
-	case health.EvCaseOpened, health.EvStopsReplaced, health.EvVisitWithdrawn:
+	case health.EvCaseOpened, health.EvStopsReplaced, health.EvVisitWithdrawn, health.EvStopsReviewed, health.EvCaseAssigned:
 		if err := n.applyCase(e, affected); err != nil {
+			return err
+		}
+	case health.EvContactTraced, health.EvReferralAcked:
+		if err := n.applyContact(e, affected); err != nil {
 			return err
 		}
 	default:
@@ -475,7 +501,7 @@ func (n *Node) areaAffected(i int, now time.Time, out map[uint32]struct{}, incre
 // match: those containing a visited place (stays) and those related to a
 // visited city (stars).
 func (n *Node) evidence(p uint32, now time.Time) *health.Evidence {
-	ev := &health.Evidence{Tests: n.tests[p]}
+	ev := &health.Evidence{Tests: n.tests[p], Contacts: n.contactItems(p)}
 	if len(n.areas) == 0 {
 		return ev
 	}

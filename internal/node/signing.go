@@ -162,6 +162,11 @@ func (n *Node) SignCode(ctx context.Context, p uint32, paper bool) (SignedCode, 
 func (n *Node) homeRegion(p uint32) string {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
+	return n.home(p)
+}
+
+// home is homeRegion for callers that hold n.mu (or are the writer).
+func (n *Node) home(p uint32) string {
 	if int(p) < len(n.persons) {
 		if r := n.persons[p].home; r != 0 {
 			return region.Unpack(r)

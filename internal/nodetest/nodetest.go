@@ -39,6 +39,7 @@ type Node struct {
 	*node.Node
 	Regions *region.Table
 	Clock   *Clock
+	Dir     string // the data directory
 	Close   func() // stops the writer and closes the store; idempotent, also run at cleanup
 }
 
@@ -114,7 +115,7 @@ func StartWith(t testing.TB, o Options) *Node {
 		})
 	}
 	t.Cleanup(closeAll)
-	return &Node{Node: n, Regions: regions, Clock: clock, Close: closeAll}
+	return &Node{Node: n, Regions: regions, Clock: clock, Dir: dir, Close: closeAll}
 }
 
 // IDNumber returns a valid synthetic resident ID number for serial (0–27999).

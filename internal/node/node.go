@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"healthcode/internal/codesign"
+	"healthcode/internal/gazetteer"
 	"healthcode/internal/health"
 	"healthcode/internal/identity"
 	"healthcode/internal/region"
@@ -95,8 +96,10 @@ type Node struct {
 	referralBySeq map[uint64]*Referral
 	selfStops     map[uint32][]health.Visit
 	alerts        []Alert
-	// published data, rebuilt on read after any review (pubVersion)
+	// published data, rebuilt on read after any review
 	pub pubCache
+	// the gazetteer: every place, searchable by name, alias, pinyin, nearby
+	gaz *gazetteer.Index
 
 	nPersons atomic.Uint32
 	nPlaces  atomic.Uint32
@@ -182,7 +185,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		tests:      map[uint32][]health.TestResult{},
 		dependants: map[uint32][]Binding{},
 		cases:      map[string]*Case{}, casesPerDay: map[string]int{},
-		sections: map[string]uint32{}, flightRows: map[string][]uint32{},
+		sections: map[string]uint32{}, flightRows: map[string][]uint32{}, gaz: gazetteer.New(),
 		contacts: map[uint32][]ContactRecord{}, referralBySeq: map[uint64]*Referral{}, selfStops: map[uint32][]health.Visit{},
 		samples: map[sampleKey]sampleState{},
 		codes:   newCodeView(),
@@ -268,6 +271,7 @@ func (n *Node) apply(e *health.Event, affected map[uint32]struct{}) error {
 		n.placeCity = append(n.placeCity, packedRegion(n.cityOf(pl.Region)))
 		n.nPlaces.Store(e.Place)
 		n.applySection(&n.places[e.Place])
+		n.gaz.Add(gazetteerPlace(&n.places[e.Place]))
 	case health.EvVisit:
 		v := health.Visit{Seq: e.Seq, Person: e.Person, Place: e.Place, From: e.At, To: e.Until,
 			Source: health.VisitSource(e.Aux & 3), Unverified: e.Aux&auxUnverified != 0}

@@ -2,13 +2,17 @@ package node_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"healthcode/internal/gazetteer"
 	"healthcode/internal/health"
 	"healthcode/internal/node"
 	"healthcode/internal/nodetest"
+	"healthcode/internal/publish"
 	"healthcode/internal/trace"
 )
 
@@ -321,4 +325,72 @@ func contactsOf(cs []trace.Contact) []uint32 {
 		out = append(out, c.Person*4+uint32(c.Degree))
 	}
 	return out
+}
+
+func TestAutoReviewPublicAndSelfCheck(t *testing.T) {
+	w := newWorld(t)
+	n, ctx := w.n, w.ctx
+	version, findings, err := n.AutoReview(w.caseA)
+	if err != nil || version != 1 {
+		t.Fatalf("auto review: version %d, %v", version, err)
+	}
+	var codes []string
+	for _, f := range findings {
+		codes = append(codes, f.Code)
+	}
+	slices.Sort(codes)
+	// M1 at T-10h is before the infectious period (from T), and 10 hours
+	// pass between it and R1.
+	if !slices.Equal(codes, []string{"gap", "outside_infectious_period"}) {
+		t.Errorf("findings %v, want gap and outside_infectious_period", codes)
+	}
+	// Nothing is published before a review approves it.
+	if hits := must(n.SelfCheck(ctx, []publish.Query{{Place: w.r1, From: w.T, To: w.T.Add(3 * time.Hour)}})); len(hits) != 0 {
+		t.Fatalf("self-check before approval: %+v", hits)
+	}
+	must(n.ReviewStops(ctx, "staff:zhao@440106", w.caseA, 1, node.Approved, "", codes))
+	hits := must(n.SelfCheck(ctx, []publish.Query{
+		{Place: w.o1, From: w.T, To: w.T.Add(3 * time.Hour)},
+		{Place: w.r1, From: w.T.Add(110 * time.Minute), To: w.T.Add(4 * time.Hour)}, // R1 from 10 minutes before A left
+	}))
+	if len(hits) != 1 || hits[0].Query != 1 || hits[0].Place != w.r1 || hits[0].CaseRegion != "440106" ||
+		!hits[0].From.Equal(w.T.Add(time.Hour)) || !hits[0].To.Equal(w.T.Add(2*time.Hour)) {
+		t.Errorf("self-check hits %+v, want R1 [T+1h, T+2h) of a 440106 case", hits)
+	}
+	rep := must(n.PublicCases(ctx, "440106", 1))
+	if len(rep.Regions) != 1 || len(rep.Regions[0].Records) != 1 || len(rep.Regions[0].Records[0].Stops) != 4 {
+		t.Fatalf("public data with k=1: %+v", rep)
+	}
+	raw := must(json.Marshal(rep))
+	for _, secret := range []string{w.caseA, health.PersonID(w.p[1]), nodetest.IDNumber(101)} {
+		if strings.Contains(string(raw), secret) {
+			t.Errorf("public data leaks %q: %s", secret, raw)
+		}
+	}
+	// With k=5, one case is a group too small to describe: its stops only.
+	rep = must(n.PublicCases(ctx, "", 5))
+	if len(rep.Regions) != 1 || !rep.Regions[0].Suppressed || len(rep.Regions[0].Records) != 0 || len(rep.Regions[0].Stops) == 0 {
+		t.Errorf("public data with k=5: %+v", rep)
+	}
+}
+
+func TestSearchPlaces(t *testing.T) {
+	w := newWorld(t)
+	for _, q := range []string{"海底捞 天河", "haidilao tianhe", "海底捞"} {
+		got := w.n.SearchPlaces(gazetteer.Query{Text: q})
+		if len(got) == 0 || got[0].ID != w.r1 {
+			t.Errorf("search %q: %+v, want %s first", q, got, health.PlaceID(w.r1))
+		}
+	}
+	// A place added now is searchable at once; so are trip sections.
+	p := must(w.n.RegisterPlace(w.ctx, "t", node.PlaceInput{Name: "陈记肠粉", Aliases: []string{"陈记"}, Kind: "restaurant", Region: "440106", Lat: 23.14, Lng: 113.33}))
+	if got := w.n.SearchPlaces(gazetteer.Query{Text: "chenji changfen"}); len(got) == 0 || got[0].ID != p {
+		t.Errorf("new place: %+v", got)
+	}
+	if got := w.n.SearchPlaces(gazetteer.Query{Text: "G1234"}); len(got) == 0 {
+		t.Errorf("trip section not searchable: %+v", got)
+	}
+	if got := w.n.SearchPlaces(gazetteer.Query{Lat: 23.1401, Lng: 113.3301, HasCoords: true, RadiusM: 100}); len(got) != 1 || got[0].ID != p || got[0].DistanceM > 30 {
+		t.Errorf("nearby: %+v", got)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"healthcode/internal/health"
 	"healthcode/internal/node"
+	"healthcode/internal/region"
 )
 
 //go:embed openapi.yaml
@@ -33,16 +35,20 @@ type Config struct {
 	Registry   prometheus.Registerer // for request metrics; nil: none
 	Version    string
 	Web        http.Handler // the HTML console at /; nil: none
+	// Regions is the region table the node uses (officials' regions,
+	// community names); nil: the embedded table (region.Default).
+	Regions *region.Table
 }
 
 // Server serves the API.
 type Server struct {
-	n     *node.Node
-	log   *slog.Logger
-	admin []byte
-	cfg   Config
-	mux   *http.ServeMux
-	reqs  *prometheus.CounterVec
+	n       *node.Node
+	log     *slog.Logger
+	admin   []byte
+	regions *region.Table
+	cfg     Config
+	mux     *http.ServeMux
+	reqs    *prometheus.CounterVec
 }
 
 // Route is one API route: method, path pattern and whether it needs staff.
@@ -67,9 +73,19 @@ func Routes() []Route {
 		{"POST", "/api/v1/cases", (*Server).openCase},
 		{"GET", "/api/v1/cases/{id}", (*Server).getCase},
 		{"PUT", "/api/v1/cases/{id}/stops", (*Server).replaceStops},
+		{"POST", "/api/v1/cases/{id}/stops", (*Server).supplementStops},
+		{"POST", "/api/v1/cases/{id}/stops/confirm", (*Server).confirmStops},
+		{"GET", "/api/v1/cases/{id}/review", (*Server).autoReview},
+		{"POST", "/api/v1/cases/{id}/review", (*Server).reviewStops},
+		{"POST", "/api/v1/cases/{id}/assign", (*Server).assignCase},
+		{"GET", "/api/v1/cases/{id}/chain", (*Server).chain},
 		{"POST", "/api/v1/trace", (*Server).traceCases},
+		{"POST", "/api/v1/trips/manifest", (*Server).manifest},
+		{"POST", "/api/v1/persons/{id}/stops", (*Server).recordSelfStops},
+		{"GET", "/api/v1/persons/{id}/stops", (*Server).selfStops},
 		{"POST", "/api/v1/places", (*Server).registerPlace},
 		{"GET", "/api/v1/places", (*Server).listPlaces},
+		{"GET", "/api/v1/places/search", (*Server).searchPlaces},
 		{"GET", "/api/v1/places/{id}", (*Server).getPlace},
 		{"GET", "/api/v1/places/{id}/qr", (*Server).placeQR},
 		{"POST", "/api/v1/visits", (*Server).visits},
@@ -80,6 +96,12 @@ func Routes() []Route {
 		{"GET", "/api/v1/rules", (*Server).rules},
 		{"GET", "/api/v1/stats", (*Server).stats},
 		{"GET", "/api/v1/events/{id}", (*Server).event},
+		{"GET", "/api/v1/referrals", (*Server).referrals},
+		{"POST", "/api/v1/referrals/{id}/ack", (*Server).ackReferral},
+		{"GET", "/api/v1/alerts", (*Server).alerts},
+		{"GET", "/api/v1/community-lists", (*Server).communityList},
+		{"GET", "/api/v1/public/cases", (*Server).publicCases},
+		{"POST", "/api/v1/selfcheck", (*Server).selfCheck},
 	}
 }
 
@@ -88,7 +110,17 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{n: cfg.Node, log: cfg.Logger, admin: []byte(cfg.AdminToken), cfg: cfg, mux: http.NewServeMux()}
+	s := &Server{n: cfg.Node, log: cfg.Logger, admin: []byte(cfg.AdminToken), regions: cfg.Regions, cfg: cfg, mux: http.NewServeMux()}
+	if s.regions == nil {
+		t, err := region.Default()
+		if err != nil {
+			// The node could not have opened with a corrupt embedded table;
+			// an empty one refuses every region rather than guessing.
+			s.log.Error("region table", slog.Any("err", err))
+			t = &region.Table{}
+		}
+		s.regions = t
+	}
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "healthcode_http_requests_total",
 		Help: "API requests by route and status class."}, []string{"route", "class"})
 	if cfg.Registry != nil {
@@ -142,29 +174,61 @@ func (w *statusWriter) WriteHeader(code int) {
 type Caller struct {
 	Staff  bool
 	Person uint32 // set for a person token
+	// Official and Region name the acting official of a staff request and
+	// their region (the X-Healthcode-Official header); both "" for the
+	// national staff account.
+	Official, Region string
 }
 
-// Actor names the caller in events.
+// Actor names the caller in events: "staff:admin", "staff:li@440106" or
+// "person:p12".
 func (c Caller) Actor() string {
-	if c.Staff {
+	switch {
+	case c.Staff && c.Official != "":
+		return "staff:" + c.Official + "@" + c.Region
+	case c.Staff:
 		return "staff:admin"
 	}
 	return "person:" + health.PersonID(c.Person)
 }
 
-// caller authenticates the bearer token; a missing or bad token is 401.
+// OfficialHeader names the acting official of a staff request until staff
+// accounts exist: "<name>@<6-digit region code>".
+const OfficialHeader = "X-Healthcode-Official"
+
+var officialRE = regexp.MustCompile(`^([a-z0-9._-]{1,32})@([0-9]{6})$`)
+
+// caller authenticates the bearer token; a missing or bad token is 401. A
+// staff request may name its official (OfficialHeader); a malformed header
+// is 400, on a person token 403.
 func (s *Server) caller(r *http.Request) (Caller, error) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || tok == "" {
 		return Caller{}, health.Errorf(health.Unauthorized, "missing_token", "", "an Authorization: Bearer token is required")
 	}
+	var c Caller
 	if len(s.admin) > 0 && subtle.ConstantTimeCompare([]byte(tok), s.admin) == 1 {
-		return Caller{Staff: true}, nil
+		c.Staff = true
+	} else if p, ok := s.n.CheckPersonToken(tok); ok {
+		c.Person = p
+	} else {
+		return Caller{}, health.Errorf(health.Unauthorized, "invalid_token", "", "the bearer token is not valid")
 	}
-	if p, ok := s.n.CheckPersonToken(tok); ok {
-		return Caller{Person: p}, nil
+	if h := r.Header.Values(OfficialHeader); len(h) > 0 {
+		if !c.Staff {
+			return Caller{}, health.Errorf(health.Permission, "staff_only", OfficialHeader, "only a staff request names an official")
+		}
+		m := officialRE.FindStringSubmatch(h[0])
+		if len(h) > 1 || m == nil {
+			return Caller{}, health.Errorf(health.Invalid, "invalid_official", OfficialHeader,
+				"must be one <name>@<region>: a name of 1 to 32 of a-z 0-9 . _ - and a 6-digit region code, e.g. li.ming@440106")
+		}
+		if err := s.regions.Validate(m[2]); err != nil {
+			return Caller{}, health.Errorf(health.Invalid, "invalid_official", OfficialHeader, "%v", err)
+		}
+		c.Official, c.Region = m[1], m[2]
 	}
-	return Caller{}, health.Errorf(health.Unauthorized, "invalid_token", "", "the bearer token is not valid")
+	return c, nil
 }
 
 // staff authenticates and requires a staff token.

@@ -353,7 +353,7 @@ func TestAutoReviewPublicAndSelfCheck(t *testing.T) {
 		{Place: w.o1, From: w.T, To: w.T.Add(3 * time.Hour)},
 		{Place: w.r1, From: w.T.Add(110 * time.Minute), To: w.T.Add(4 * time.Hour)}, // R1 from 10 minutes before A left
 	}))
-	if len(hits) != 1 || hits[0].Query != 1 || hits[0].Place != w.r1 || hits[0].CaseRegion != "440106" ||
+	if len(hits) != 1 || hits[0].Query != 1 || hits[0].Place != publish.PlaceID(w.r1) || hits[0].CaseRegion != "440106" ||
 		!hits[0].From.Equal(w.T.Add(time.Hour)) || !hits[0].To.Equal(w.T.Add(2*time.Hour)) {
 		t.Errorf("self-check hits %+v, want R1 [T+1h, T+2h) of a 440106 case", hits)
 	}

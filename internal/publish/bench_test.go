@@ -35,7 +35,7 @@ func BenchmarkSelfCheck(b *testing.B) {
 	for i := range stops {
 		from := day0.Add(time.Duration(rng.IntN(benchDays*24)) * time.Hour)
 		stops[i] = Published{
-			Place:      uint32(rng.IntN(benchPlaces)),
+			Place:      PlaceID(rng.IntN(benchPlaces)),
 			PlaceName:  "place",
 			From:       from,
 			To:         from.Add(time.Duration(1+rng.IntN(3)) * time.Hour),

@@ -77,7 +77,7 @@ type Record struct {
 
 // Window is a published stop: a place and an hour-rounded time window.
 type Window struct {
-	Place       uint32    `json:"place"`
+	Place       PlaceID   `json:"place_id"`
 	PlaceName   string    `json:"place_name"`
 	PlaceRegion string    `json:"place_region"`
 	From        time.Time `json:"from"` // floored to the hour
@@ -211,7 +211,7 @@ func trajectory(stops []Stop, homes map[uint32]bool) []Window {
 		if !to.After(from) {
 			to = from.Add(time.Hour)
 		}
-		ws = append(ws, Window{Place: s.Place, PlaceName: s.PlaceName, PlaceRegion: s.PlaceRegion, From: from, To: to})
+		ws = append(ws, Window{Place: PlaceID(s.Place), PlaceName: s.PlaceName, PlaceRegion: s.PlaceRegion, From: from, To: to})
 	}
 	slices.SortFunc(ws, func(a, b Window) int {
 		return cmp.Or(cmp.Compare(a.Place, b.Place), compareWindow(a, b))

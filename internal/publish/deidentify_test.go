@@ -33,7 +33,7 @@ func stop(place uint32, from, to time.Time) Stop {
 
 // win returns the published window of place from hour fh to hour th.
 func win(place uint32, fh, th int) Window {
-	return Window{Place: place, PlaceName: "place " + strconv.Itoa(int(place)), PlaceRegion: "440106", From: hour(fh), To: hour(th)}
+	return Window{Place: PlaceID(place), PlaceName: "place " + strconv.Itoa(int(place)), PlaceRegion: "440106", From: hour(fh), To: hour(th)}
 }
 
 func TestTrajectory(t *testing.T) {
@@ -487,7 +487,7 @@ func checkComplete(t *testing.T, cases []Case, r Report) {
 	}
 	published := PublishedStops(r)
 	for _, p := range published {
-		if homes[p.Place] {
+		if homes[uint32(p.Place)] {
 			t.Errorf("home place published: %+v", p)
 		}
 	}

@@ -57,3 +57,14 @@
 // returns, for each of a citizen's stops, the published windows at the same
 // place that overlap it on [From, To), without identities.
 package publish
+
+import "healthcode/internal/health"
+
+// PlaceID is a place index that encodes in JSON as the API's place id
+// ("L45").
+type PlaceID uint32
+
+// MarshalJSON implements json.Marshaler.
+func (p PlaceID) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + health.PlaceID(uint32(p)) + `"`), nil
+}

@@ -11,7 +11,7 @@ import (
 // Published is a stop a self-check matches against: a published window at a
 // place, the region of the cases that were there and how many there were.
 type Published struct {
-	Place       uint32    `json:"place"`
+	Place       PlaceID   `json:"place_id"`
 	PlaceName   string    `json:"place_name"`
 	PlaceRegion string    `json:"place_region"`
 	From        time.Time `json:"from"` // floored to the hour
@@ -72,7 +72,7 @@ func comparePublished(a, b Published) int {
 type Matcher struct {
 	stops  []Published     // non-empty windows, sorted by comparePublished, then Cases
 	maxTo  []time.Time     // maxTo[i]: the latest To of stops[lo..i] at the same place
-	places map[uint32]span // each place's run in stops
+	places map[PlaceID]span // each place's run in stops
 }
 
 // span is a half-open index range [lo, hi).
@@ -86,7 +86,7 @@ func NewMatcher(stops []Published) *Matcher {
 	slices.SortFunc(s, func(a, b Published) int {
 		return cmp.Or(comparePublished(a, b), cmp.Compare(a.Cases, b.Cases))
 	})
-	m := &Matcher{stops: s, maxTo: make([]time.Time, len(s)), places: make(map[uint32]span)}
+	m := &Matcher{stops: s, maxTo: make([]time.Time, len(s)), places: make(map[PlaceID]span)}
 	for i, p := range s {
 		sp, seen := m.places[p.Place]
 		m.maxTo[i] = p.To
@@ -110,7 +110,7 @@ type Query struct {
 // Hit is a published stop that overlaps a citizen's stop.
 type Hit struct {
 	Query      int       `json:"query"` // index of the citizen's stop in the Match argument
-	Place      uint32    `json:"place"`
+	Place      PlaceID   `json:"place_id"`
 	PlaceName  string    `json:"place_name"`
 	From       time.Time `json:"from"` // the published window
 	To         time.Time `json:"to"`
@@ -125,7 +125,7 @@ type Hit struct {
 func (m *Matcher) Match(qs []Query) []Hit {
 	var hits []Hit
 	for qi, q := range qs {
-		sp, ok := m.places[q.Place]
+		sp, ok := m.places[PlaceID(q.Place)]
 		if !ok || !q.From.Before(q.To) {
 			continue
 		}

@@ -13,7 +13,7 @@ import (
 
 func TestMatch(t *testing.T) {
 	pub := func(place uint32, fh, th int, region string) Published {
-		return Published{Place: place, PlaceName: "p", From: hour(fh), To: hour(th), CaseRegion: region, Cases: 1}
+		return Published{Place: PlaceID(place), PlaceName: "p", From: hour(fh), To: hour(th), CaseRegion: region, Cases: 1}
 	}
 	m := NewMatcher([]Published{
 		pub(1, 9, 10, "440106"),
@@ -75,7 +75,7 @@ func bruteForce(stops []Published, qs []Query) []Hit {
 			if q.To.Before(to) {
 				to = q.To
 			}
-			if p.Place == q.Place && from.Before(to) {
+			if uint32(p.Place) == q.Place && from.Before(to) {
 				hits = append(hits, Hit{Query: i, Place: p.Place, PlaceName: p.PlaceName, From: p.From, To: p.To, CaseRegion: p.CaseRegion, Cases: p.Cases})
 			}
 		}
@@ -103,7 +103,7 @@ func TestMatchAgainstBruteForce(t *testing.T) {
 		for i := range stops {
 			from := tick()
 			stops[i] = Published{
-				Place:      uint32(rng.IntN(places)),
+				Place:      PlaceID(rng.IntN(places)),
 				PlaceName:  []string{"a", "b"}[rng.IntN(2)],
 				From:       from,
 				To:         from.Add(time.Duration(rng.IntN(12)-1) * time.Hour),

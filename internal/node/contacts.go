@@ -60,6 +60,11 @@ type Referral struct {
 	AckedNote string    //
 }
 
+type referralKey struct {
+	person uint32
+	caseID string
+}
+
 type ackData struct {
 	Note string `json:"note,omitempty"`
 }
@@ -166,15 +171,15 @@ func (n *Node) applyContact(e *health.Event, affected map[uint32]struct{}) error
 		if home == "" || home == c.Region {
 			return nil
 		}
-		for _, ref := range n.referrals {
-			if ref.Person == e.Person && ref.Case == r.Case {
-				ref.Record, ref.Degree = e.Seq, min(ref.Degree, r.Degree)
-				return nil
-			}
+		key := referralKey{e.Person, r.Case}
+		if ref, ok := n.referralOf[key]; ok {
+			ref.Record, ref.Degree = e.Seq, min(ref.Degree, r.Degree)
+			return nil
 		}
 		ref := &Referral{Seq: e.Seq, Person: e.Person, Case: r.Case, From: c.Region, To: home, Degree: r.Degree, Record: e.Seq}
 		n.referrals = append(n.referrals, ref)
 		n.referralBySeq[e.Seq] = ref
+		n.referralOf[key] = ref
 	case health.EvReferralAcked:
 		ref, ok := n.referralBySeq[e.Ref]
 		if !ok {

@@ -94,6 +94,7 @@ type Node struct {
 	contacts      map[uint32][]ContactRecord
 	referrals     []*Referral
 	referralBySeq map[uint64]*Referral
+	referralOf    map[referralKey]*Referral
 	selfStops     map[uint32][]health.Visit
 	alerts        []Alert
 	// published data, rebuilt on read after any review
@@ -186,7 +187,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		dependants: map[uint32][]Binding{},
 		cases:      map[string]*Case{}, casesPerDay: map[string]int{},
 		sections: map[string]uint32{}, flightRows: map[string][]uint32{}, gaz: gazetteer.New(),
-		contacts: map[uint32][]ContactRecord{}, referralBySeq: map[uint64]*Referral{}, selfStops: map[uint32][]health.Visit{},
+		contacts: map[uint32][]ContactRecord{}, referralBySeq: map[uint64]*Referral{}, referralOf: map[referralKey]*Referral{}, selfStops: map[uint32][]health.Visit{},
 		samples: map[sampleKey]sampleState{},
 		codes:   newCodeView(),
 	}

@@ -257,8 +257,10 @@ func printInvestigation(w io.Writer, inv investigation) {
 	fmt.Fprintf(w, "\ninvestigation (流调)\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  cases opened\t%d\n", inv.Cases)
-	fmt.Fprintf(tw, "  close contacts\t%d\n", inv.Close)
-	fmt.Fprintf(tw, "  secondary contacts\t%d\n", inv.Secondary)
-	fmt.Fprintf(tw, "  contacts' codes\tgreen %d, yellow %d, red %d\n", inv.Codes[health.Green], inv.Codes[health.Yellow], inv.Codes[health.Red])
+	fmt.Fprintf(tw, "  close contacts (recorded)\t%d\n", inv.Close)
+	fmt.Fprintf(tw, "  close contacts' codes\tgreen %d, yellow %d, red %d\n", inv.Codes[health.Green], inv.Codes[health.Yellow], inv.Codes[health.Red])
+	fmt.Fprintf(tw, "  secondary contacts (counted)\t%d\n", inv.Secondary)
+	fmt.Fprintf(tw, "  true infections\t%d, %d of them cases; of the others %d were found as close, %d as secondary contacts\n",
+		inv.Infected, inv.InfectedCases, inv.InfectedClose, inv.InfectedSecondary)
 	tw.Flush()
 }

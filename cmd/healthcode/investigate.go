@@ -15,11 +15,14 @@ import (
 )
 
 // investigation is what the demo's investigators did: a case for every
-// person with a positive result, then one trace of all of them.
+// person with a positive result, then a trace of all of them.
 type investigation struct {
 	Cases, Close, Secondary int
-	Codes                   [3]int // contacts' colours
-	Took                    time.Duration
+	Codes                   [3]int // close contacts' colours
+	// true infections (the simulator's ground truth), and how many of them
+	// tracing found as close or secondary contacts
+	Infected, InfectedCases, InfectedClose, InfectedSecondary int
+	Took                                                      time.Duration
 }
 
 // investigate opens the cases and traces them through the API (staff), the
@@ -91,25 +94,53 @@ func investigate(ctx context.Context, hc *http.Client, base, token string, n *no
 	}
 	inv.Cases = len(ids)
 	if len(ids) > 0 {
-		var out struct {
+		type contacts struct {
 			Contacts []struct {
 				PersonID string `json:"person_id"`
 				Degree   int    `json:"degree"`
+				Code     string `json:"code"`
 			} `json:"contacts"`
 		}
-		if err := post("/api/v1/trace", map[string]any{"cases": ids, "depth": 2}, &out); err != nil {
+		// Close contacts are recorded: their codes turn red. Secondary
+		// contacts are counted, not recorded: in a week replayed at once
+		// nobody was quarantined along the way, so every close contact's
+		// window is open until now and the secondary set is most of the
+		// city (D38).
+		var close1, both contacts
+		if err := post("/api/v1/trace", map[string]any{"cases": ids, "depth": 1, "record": true}, &close1); err != nil {
 			return inv, err
 		}
-		for _, c := range out.Contacts {
+		if err := post("/api/v1/trace", map[string]any{"cases": ids, "depth": 2, "record": false}, &both); err != nil {
+			return inv, err
+		}
+		infected := map[string]bool{}
+		for _, in := range city.Infections {
+			infected[loaded.PersonIDs[in.Person]] = true
+		}
+		for _, c := range both.Contacts {
 			if c.Degree == 1 {
 				inv.Close++
+				if infected[c.PersonID] {
+					inv.InfectedClose++
+				}
 			} else {
 				inv.Secondary++
+				if infected[c.PersonID] {
+					inv.InfectedSecondary++
+				}
 			}
+		}
+		for _, c := range close1.Contacts {
 			if p, ok := health.ParsePersonID(c.PersonID); ok {
 				if v, err := n.Code(p); err == nil {
 					inv.Codes[v.Colour]++
 				}
+			}
+		}
+		inv.Infected = len(infected)
+		for _, p := range persons {
+			if infected[loaded.PersonIDs[p]] {
+				inv.InfectedCases++
 			}
 		}
 	}

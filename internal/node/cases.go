@@ -425,7 +425,7 @@ func (n *Node) infectiousWindow(c *Case) (time.Time, time.Time) {
 // Trace finds the close (depth 1) or close and secondary (depth 2)
 // contacts of the given cases, per DESIGN.md §5, over scans, stops and
 // other visits in the index. A contact who is a case is quarantined from
-// their isolation on.
+// their isolation on, a recorded close contact from the record on.
 func (n *Node) Trace(caseIDs []string, depth int) ([]trace.Contact, error) {
 	if depth != 1 && depth != 2 {
 		return nil, health.Errorf(health.Invalid, "invalid_depth", "depth", "must be 1 (close contacts) or 2 (close and secondary)")
@@ -436,9 +436,18 @@ func (n *Node) Trace(caseIDs []string, depth int) ([]trace.Contact, error) {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	seeds := make([]trace.Seed, 0, len(caseIDs))
+	// A case is isolated from its isolation on; a recorded close contact is
+	// quarantined from the first record that found them close.
 	isolated := map[uint32]time.Time{}
 	for _, c := range n.cases {
 		isolated[c.Person] = c.IsolatedAt
+	}
+	for p, recs := range n.contacts {
+		for _, r := range recs {
+			if q, ok := isolated[p]; r.Degree == 1 && (!ok || r.Recorded.Before(q)) {
+				isolated[p] = r.Recorded
+			}
+		}
 	}
 	for i, id := range caseIDs {
 		c, ok := n.cases[id]

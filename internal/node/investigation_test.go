@@ -394,3 +394,32 @@ func TestSearchPlaces(t *testing.T) {
 		t.Errorf("nearby: %+v", got)
 	}
 }
+
+// A recorded close contact is quarantined from the record on: their later
+// visits make no secondary contacts. Without the record they would.
+func TestRecordedCloseContactIsQuarantined(t *testing.T) {
+	for _, record := range []bool{false, true} {
+		w := newWorld(t)
+		n, ctx := w.n, w.ctx
+		if record {
+			must(n.RecordContacts(ctx, "t", must(n.Trace([]string{w.caseA}, 1))))
+		}
+		t0 := n.Clock.Now()
+		n.Clock.Add(3 * time.Hour)
+		code, _, err := n.PlaceCode(w.o1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		must(n.RecordVisits(ctx, "t", []node.VisitInput{
+			{Person: w.p[3], PlaceCode: code, At: t0.Add(time.Hour), Until: t0.Add(2 * time.Hour), Trusted: true},
+			{Person: w.p[7], PlaceCode: code, At: t0.Add(time.Hour), Until: t0.Add(2 * time.Hour), Trusted: true},
+		}))
+		secondary := false
+		for _, c := range must(n.Trace([]string{w.caseA}, 2)) {
+			secondary = secondary || c.Person == w.p[7] && c.Degree == 2
+		}
+		if secondary == record {
+			t.Errorf("recorded %v: p7 secondary %v, want %v", record, secondary, !record)
+		}
+	}
+}

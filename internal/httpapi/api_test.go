@@ -139,6 +139,9 @@ func (e *env) do(method, path, token string, body any) resp {
 	return resp{status: res.StatusCode, body: out, header: res.Header}
 }
 
+// The SVG pictures are checked as opaque bodies.
+func init() { openapi3filter.RegisterBodyDecoder("image/svg+xml", openapi3filter.FileBodyDecoder) }
+
 func (e *env) validate(req *http.Request, reqBody []byte, res *http.Response, body []byte) {
 	e.t.Helper()
 	route, params, err := e.router.FindRoute(req)

@@ -457,6 +457,27 @@ func (s *Server) chain(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"case_id": ch.Case, "members": members})
 }
 
+// chainSVG draws the chain of a case (staff); ?lang=en for English.
+func (s *Server) chainSVG(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.staff(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	lang := r.URL.Query().Get("lang")
+	if lang != "" && lang != "zh" && lang != "en" {
+		s.writeError(w, r, health.Errorf(health.Invalid, "invalid_lang", "lang", "must be zh or en"))
+		return
+	}
+	svg, err := s.n.ChainSVG(r.PathValue("id"), lang)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(svg)
+}
+
 // placeName is a place's name, "" if there is no such place.
 func (s *Server) placeName(idx uint32) string {
 	p, err := s.n.Place(idx)

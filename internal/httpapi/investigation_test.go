@@ -344,6 +344,21 @@ func TestInvestigationOverHTTP(t *testing.T) {
 		t.Errorf("B's shared stops: %v", mem[1]["shared"])
 	}
 
+	// The chain as a picture: both cases, the shared place, an arrow A → B.
+	svg := e.doAs(wu, "GET", "/api/v1/cases/"+caseB+"/chain.svg", adminToken, nil)
+	if svg.status != 200 || !strings.HasPrefix(svg.header.Get("Content-Type"), "image/svg+xml") {
+		t.Fatalf("chain.svg: %d %s", svg.status, svg.header.Get("Content-Type"))
+	}
+	for _, want := range []string{caseA, caseB, "海底捞", "传播链", "directed"} {
+		if !strings.Contains(string(svg.body), want) {
+			t.Errorf("chain.svg lacks %q", want)
+		}
+	}
+	if en := e.do("GET", "/api/v1/cases/"+caseB+"/chain.svg?lang=en", adminToken, nil); !strings.Contains(string(en.body), "Chain of transmission") {
+		t.Errorf("chain.svg?lang=en is not in English")
+	}
+	e.do("GET", "/api/v1/cases/"+caseB+"/chain.svg?lang=fr", adminToken, nil).must(t, 400, "chain.svg lang")
+
 	// The alert reached both counties.
 	for _, official := range []string{wu, li} {
 		al := e.doAs(official, "GET", "/api/v1/alerts", adminToken, nil).must(t, 200, "alerts")

@@ -79,6 +79,7 @@ func Routes() []Route {
 		{"POST", "/api/v1/cases/{id}/review", (*Server).reviewStops},
 		{"POST", "/api/v1/cases/{id}/assign", (*Server).assignCase},
 		{"GET", "/api/v1/cases/{id}/chain", (*Server).chain},
+		{"GET", "/api/v1/cases/{id}/chain.svg", (*Server).chainSVG},
 		{"POST", "/api/v1/trace", (*Server).traceCases},
 		{"POST", "/api/v1/trips/manifest", (*Server).manifest},
 		{"POST", "/api/v1/persons/{id}/stops", (*Server).recordSelfStops},

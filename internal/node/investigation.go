@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"healthcode/internal/chainviz"
 	"healthcode/internal/health"
 )
 
@@ -351,4 +352,32 @@ func (n *Node) stopLowPriority(ch Chain, stops []Stop) []bool {
 		out[i] = s.To.Before(edge)
 	}
 	return out
+}
+
+// ChainSVG draws the chain of a case (Chain) as an SVG picture, in
+// Chinese or, with lang "en", English. A shared stop becomes an arrow from
+// the member whose onset came first when it is the later member's inferred
+// infection, an undirected link otherwise.
+func (n *Node) ChainSVG(caseID, lang string) ([]byte, error) {
+	ch, err := n.Chain(caseID)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	pic := chainviz.Chain{Title: caseID}
+	for _, m := range ch.Members {
+		name := m.Region
+		if r, ok := n.regions.Lookup(m.Region); ok {
+			name = r.Name
+		}
+		pic.Members = append(pic.Members, chainviz.Member{Case: m.Case, Region: m.Region, RegionName: name, Start: m.Start,
+			Infection: m.Infection, Basis: m.Basis, Focus: m.Case == caseID})
+		for _, s := range m.Shared {
+			l := chainviz.Link{From: s.Other, To: m.Case, Place: n.places[s.Place].Name, At: s.From, LowPriority: s.LowPriority}
+			l.Directed = m.Basis == "shared_stop" && s.From.Equal(m.Infection)
+			pic.Links = append(pic.Links, l)
+		}
+	}
+	return chainviz.SVG(pic, chainviz.Options{Lang: lang}), nil
 }

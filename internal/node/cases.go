@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -465,4 +466,23 @@ func (n *Node) Trace(caseIDs []string, depth int) ([]trace.Contact, error) {
 		Near:         n.nearPlaces(),
 	}
 	return n.visits.Trace(seeds, depth, p), nil
+}
+
+// Cases returns every case, newest first (by opening), without their
+// version history.
+func (n *Node) Cases() []Case {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	out := make([]Case, 0, len(n.cases))
+	for _, c := range n.cases {
+		cc := *c
+		cc.Versions = nil
+		if len(c.Versions) > 0 {
+			cc.Versions = []Trajectory{c.Versions[len(c.Versions)-1]}
+		}
+		cc.Assignments = slices.Clone(c.Assignments)
+		out = append(out, cc)
+	}
+	slices.SortFunc(out, func(a, b Case) int { return cmp.Compare(b.Seq, a.Seq) })
+	return out
 }

@@ -1,10 +1,12 @@
 // Package web is the HTML console of a node: an overview with codes by
 // colour, the risk areas in force, places with their QR posters, the
-// published rules and a code viewer. Chinese (zh-CN) by default; ?lang=en
+// published rules, a code viewer and the investigations (cases with their
+// trajectories, review findings and chains of transmission). Chinese (zh-CN) by default; ?lang=en
 // switches to English.
 package web
 
 import (
+	"bytes"
 	"embed"
 	"html/template"
 	"net/http"
@@ -62,6 +64,8 @@ func New(cfg Config) *Handler {
 	h.mux.HandleFunc("GET /{$}", h.overview)
 	h.mux.HandleFunc("GET /places", h.places)
 	h.mux.HandleFunc("GET /rules", h.rules)
+	h.mux.HandleFunc("GET /cases", h.cases)
+	h.mux.HandleFunc("GET /cases/{id}", h.caseDetail)
 	h.mux.HandleFunc("GET /code", h.code)
 	h.mux.HandleFunc("GET /qr.png", h.qr)
 	return h
@@ -78,16 +82,31 @@ type page struct {
 	Data  any
 }
 
-func (h *Handler) render(w http.ResponseWriter, r *http.Request, name, titleKey string, data any) {
-	lang := "zh"
+// pageLang is the page's language: "en" with ?lang=en, else "zh".
+func pageLang(r *http.Request) string {
 	if r.URL.Query().Get("lang") == "en" {
-		lang = "en"
+		return "en"
 	}
+	return "zh"
+}
+
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, name, titleKey string, data any) {
+	h.renderStatus(w, r, http.StatusOK, name, titleKey, data)
+}
+
+// renderStatus renders a page with an HTTP status. The page is rendered
+// in full before it is sent, so that a template error is a clean 500.
+func (h *Handler) renderStatus(w http.ResponseWriter, r *http.Request, status int, name, titleKey string, data any) {
+	lang := pageLang(r)
 	t := messages[lang]
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := h.tmpl.ExecuteTemplate(w, name, page{Lang: lang, T: t, Title: t[titleKey], Path: r.URL.Path, Data: data}); err != nil {
+	var b bytes.Buffer
+	if err := h.tmpl.ExecuteTemplate(&b, name, page{Lang: lang, T: t, Title: t[titleKey], Path: r.URL.Path, Data: data}); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
 	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(b.Bytes())
 }
 
 type areaRow struct {

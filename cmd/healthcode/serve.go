@@ -198,7 +198,7 @@ func startNode(ctx context.Context, cfg serveConfig, log *slog.Logger) (*running
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	api := httpapi.New(httpapi.Config{Node: n, Logger: log, AdminToken: cfg.AdminToken, Gatherer: reg, Registry: reg, Regions: regions,
-		Version: version, Web: web.New(web.Config{Node: n, Regions: regions})})
+		Version: version, Web: web.New(web.Config{Node: n, Regions: regions, StaffToken: cfg.AdminToken})})
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	ctx, cancel := context.WithCancel(ctx)
 	rn := &runningNode{Addr: ln.Addr().String(), Node: n, store: store, errc: make(chan error, 2), done: make(chan struct{}), cancel: cancel}

@@ -223,6 +223,7 @@ type SharedStop struct {
 	Other       string    // the other case
 	From, To    time.Time // the overlap
 	LowPriority bool      // before this case's infection + min_incubation: it cannot have spread here
+	Home        bool      // the home address of either case (never published)
 }
 
 // ChainMember is a case of a chain of transmission.
@@ -284,7 +285,7 @@ func (n *Node) Chain(caseID string) (Chain, error) {
 					continue
 				}
 				if f, t := maxTime(s.From, r.s.From), minTime(s.To, r.s.To); t.After(f) {
-					out = append(out, SharedStop{Place: s.Place, Other: r.c.ID, From: f, To: t})
+					out = append(out, SharedStop{Place: s.Place, Other: r.c.ID, From: f, To: t, Home: s.Home || r.s.Home})
 				}
 			}
 		}
@@ -357,7 +358,7 @@ func (n *Node) stopLowPriority(ch Chain, stops []Stop) []bool {
 // ChainSVG draws the chain of a case (Chain) as an SVG picture, in
 // Chinese or, with lang "en", English. A shared stop becomes an arrow from
 // the member whose onset came first when it is the later member's inferred
-// infection, an undirected link otherwise.
+// infection, an undirected link otherwise. A home address is not named.
 func (n *Node) ChainSVG(caseID, lang string) ([]byte, error) {
 	ch, err := n.Chain(caseID)
 	if err != nil {
@@ -374,7 +375,11 @@ func (n *Node) ChainSVG(caseID, lang string) ([]byte, error) {
 		pic.Members = append(pic.Members, chainviz.Member{Case: m.Case, Region: m.Region, RegionName: name, Start: m.Start,
 			Infection: m.Infection, Basis: m.Basis, Focus: m.Case == caseID})
 		for _, s := range m.Shared {
-			l := chainviz.Link{From: s.Other, To: m.Case, Place: n.places[s.Place].Name, At: s.From, LowPriority: s.LowPriority}
+			place := n.places[s.Place].Name
+			if s.Home {
+				place = map[bool]string{true: "home", false: "住址"}[lang == "en"]
+			}
+			l := chainviz.Link{From: s.Other, To: m.Case, Place: place, At: s.From, LowPriority: s.LowPriority}
 			l.Directed = m.Basis == "shared_stop" && s.From.Equal(m.Infection)
 			pic.Links = append(pic.Links, l)
 		}

@@ -93,7 +93,12 @@ func newInvestigation(t *testing.T) *investigation {
 
 func (inv *investigation) get(t *testing.T, path string) (int, string) {
 	t.Helper()
-	res, err := http.Get(inv.srvURL + path)
+	req, err := http.NewRequest("GET", inv.srvURL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.AddCookie(&http.Cookie{Name: "hc_staff", Value: "staff"})
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +155,11 @@ func TestCasePages(t *testing.T) {
 func TestCaseListLinksToChainPicture(t *testing.T) {
 	inv := newInvestigation(t)
 	p := page{t, browser(t)}
+	// The pages are for staff: the browser signs in with the token first.
 	p.do(chromedp.Navigate(inv.srvURL+"/cases"),
+		chromedp.WaitVisible(chromedp.CSS("#login")),
+		chromedp.SendKeys(chromedp.CSS("#token"), "staff"),
+		chromedp.Click(chromedp.CSS("#login-submit")),
 		chromedp.Click(chromedp.CSS(`#cases a[href="/cases/`+inv.caseA+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#chain svg")))
 	id := p.text("#case-id")
@@ -168,5 +177,40 @@ func TestCaseListLinksToChainPicture(t *testing.T) {
 	}
 	if !strings.Contains(title, inv.caseA) {
 		t.Errorf("chain picture title: got %q, want it to name %s", title, inv.caseA)
+	}
+}
+
+// Without the staff cookie the pages show a sign-in form and no trajectory; a
+// wrong token does not sign in.
+func TestCasePagesNeedStaff(t *testing.T) {
+	inv := newInvestigation(t)
+	for _, path := range []string{"/cases", "/cases/" + inv.caseA} {
+		res, err := http.Get(inv.srvURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		shows := strings.Contains(string(b), html.EscapeString(inv.restaurant)) || strings.Contains(string(b), `id="chain"`)
+		if res.StatusCode != http.StatusUnauthorized || shows || !strings.Contains(string(b), `id="login"`) {
+			t.Errorf("%s without sign-in: %d, shows the case %v", path, res.StatusCode, shows)
+		}
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tc := range []struct {
+		token string
+		want  int
+	}{{"wrong", http.StatusUnauthorized}, {"staff", http.StatusSeeOther}} {
+		res, err := noRedirect.PostForm(inv.srvURL+"/login", map[string][]string{"token": {tc.token}, "next": {"//evil.example"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tc.want {
+			t.Errorf("login with %q: %d, want %d", tc.token, res.StatusCode, tc.want)
+		}
+		if tc.want == http.StatusSeeOther && res.Header.Get("Location") != "/cases" {
+			t.Errorf("login redirects to %q, want /cases (never another host)", res.Header.Get("Location"))
+		}
 	}
 }

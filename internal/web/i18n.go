@@ -35,6 +35,8 @@ var messages = map[string]map[string]string{
 		"review": "审核", "reviewer": "审核人", "chain": "传播链", "infection": "推断感染时间", "basis": "依据",
 		"shared_stop": "共同暴露地点", "incubation": "按潜伏期推算", "shared": "共同暴露",
 		"cst_note": "时间均为北京时间（UTC+8）。",
+		"login":    "工作人员登录", "staff_token": "工作人员令牌", "login_help": "流调页面仅限工作人员查看，请输入本节点的工作人员令牌。",
+		"login_failed": "令牌不正确。", "login_disabled": "本节点未配置工作人员令牌，流调页面已停用。",
 	},
 	"en": {
 		"app": "Health code & tracing", "overview": "Overview", "places": "Place codes", "rules": "Rules", "code": "View a code",
@@ -63,6 +65,8 @@ var messages = map[string]map[string]string{
 		"review": "Review", "reviewer": "Reviewer", "chain": "Chain of transmission", "infection": "Inferred infection", "basis": "Basis",
 		"shared_stop": "shared stop", "incubation": "from incubation", "shared": "Shared stops",
 		"cst_note": "Times are China Standard Time (UTC+8).",
+		"login":    "Staff sign-in", "staff_token": "Staff token", "login_help": "The investigation pages are for staff only: enter this node's staff token.",
+		"login_failed": "Wrong token.", "login_disabled": "This node has no staff token, so the investigation pages are disabled.",
 	},
 }
 

@@ -27,6 +27,9 @@ var templates embed.FS
 type Config struct {
 	Node    *node.Node
 	Regions *region.Table
+	// StaffToken opens the investigation pages (/cases); empty disables
+	// them.
+	StaffToken string
 }
 
 // Handler serves the console.
@@ -64,8 +67,9 @@ func New(cfg Config) *Handler {
 	h.mux.HandleFunc("GET /{$}", h.overview)
 	h.mux.HandleFunc("GET /places", h.places)
 	h.mux.HandleFunc("GET /rules", h.rules)
-	h.mux.HandleFunc("GET /cases", h.cases)
-	h.mux.HandleFunc("GET /cases/{id}", h.caseDetail)
+	h.mux.HandleFunc("GET /cases", h.staffOnly(h.cases))
+	h.mux.HandleFunc("GET /cases/{id}", h.staffOnly(h.caseDetail))
+	h.mux.HandleFunc("POST /login", h.login)
 	h.mux.HandleFunc("GET /code", h.code)
 	h.mux.HandleFunc("GET /qr.png", h.qr)
 	return h

@@ -41,6 +41,19 @@ func (l *intList) Set(s string) error {
 	return nil
 }
 
+// benchScales are the --scale presets.
+var benchScales = map[string]struct {
+	persons  int
+	duration time.Duration
+	rebuild  int
+	memory   []int
+	trace    int
+}{
+	"small":  {20000, 2 * time.Second, 200000, []int{100000}, 20000},
+	"medium": {200000, 5 * time.Second, 2000000, []int{1000000}, 200000},
+	"large":  {1000000, 10 * time.Second, 10000000, []int{1000000, 10000000}, 1000000},
+}
+
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	cfg := bench.Config{MemoryPersons: []int{1000000, 10000000}}
@@ -55,8 +68,31 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.RebuildEvents, "rebuild-events", 10000000, "events in the log of the start-up rebuild measurement (0 skips it)")
 	fs.Var((*intList)(&cfg.MemoryPersons), "memory-persons", "persons counts for the memory measurement, comma-separated")
 	fs.StringVar(&cfg.ProfileDir, "profile-dir", "", "write CPU profiles of the timed phases to this directory")
+	fs.IntVar(&cfg.TracePersons, "trace-persons", 1000000, "persons of the tracing world (7 days, 3 visits a day, 100 cases; 0 skips tracing)")
+	scale := fs.String("scale", "large", "preset sizes: small (under two minutes), medium, or large (the issues' figures); explicit flags override it")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	preset, ok := benchScales[*scale]
+	if !ok {
+		return usageError{"--scale must be small, medium or large"}
+	}
+	if !set["persons"] {
+		cfg.Persons = preset.persons
+	}
+	if !set["duration"] {
+		cfg.Duration = preset.duration
+	}
+	if !set["rebuild-events"] {
+		cfg.RebuildEvents = preset.rebuild
+	}
+	if !set["memory-persons"] {
+		cfg.MemoryPersons = preset.memory
+	}
+	if !set["trace-persons"] {
+		cfg.TracePersons = preset.trace
 	}
 	switch {
 	case cfg.Persons < 100 || cfg.Persons > 20_000_000:
@@ -67,6 +103,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{"--conns must be between 1 and 1024"}
 	case cfg.RebuildEvents < 0 || cfg.RebuildEvents > 100_000_000:
 		return usageError{"--rebuild-events must be between 0 and 100000000"}
+	case cfg.TracePersons < 0 || cfg.TracePersons > 5_000_000:
+		return usageError{"--trace-persons must be between 0 and 5000000"}
 	}
 	for _, n := range cfg.MemoryPersons {
 		if n < 100 || n > 100_000_000 {

@@ -55,6 +55,7 @@ type Config struct {
 	Redis         string // Redis address
 	RebuildEvents int    // 0 skips the rebuild measurement
 	MemoryPersons []int
+	TracePersons  int // persons of the tracing world (tracegen); 0 skips tracing
 	ProfileDir    string // if set, CPU profiles of the timed phases are written there
 	Start         NodeStarter
 	Stderr        io.Writer // progress bars and phase lines
@@ -130,6 +131,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.RebuildEvents > 0 {
 		if err := r.rebuild(ctx); err != nil {
 			r.rep.fail("start-up rebuild", err)
+		}
+	}
+	if cfg.TracePersons > 0 && ctx.Err() == nil {
+		if err := r.tracing(ctx); err != nil {
+			r.rep.fail("tracing", err)
 		}
 	}
 	return r.rep, ctx.Err()

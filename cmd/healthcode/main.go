@@ -3,6 +3,9 @@
 //
 //	healthcode serve   --addr 127.0.0.1:8080 --data DIR
 //	healthcode demo    [--persons N] [--days D] [--seed S] [--no-serve]
+//	healthcode sim     [--persons N] [--days D] [--seed S] --out DIR | --target URL --token T
+//	healthcode sim     --check --target URL --token T --truth DIR [--json]
+//	healthcode import  DIR --target URL --token T
 //	healthcode keys    list|rotate|revoke|export --data DIR
 //	healthcode verify  --trust-list FILE PAYLOAD|IMAGE.png
 //	healthcode version
@@ -56,6 +59,9 @@ commands:
   serve     run a node on the embedded store
   demo      generate a synthetic city, feed it through the API and serve it
   bench     measure the core goals next to their peers (see BENCHMARKS.md)
+  sim       generate a synthetic city with its ground truth: as files (--out),
+            into a running node (--target), or check a node's tracing (--check)
+  import    load a directory written by 'sim --out' into a running node
   keys      list, rotate, revoke or export the node's signing keys (node stopped)
   verify    verify a code token or a QR image offline against a trust list
   version   print the version
@@ -76,6 +82,10 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runDemo(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
+	case "sim":
+		return runSim(ctx, args[1:], stdout, stderr)
+	case "import":
+		return runImport(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return runKeys(ctx, args[1:], stdout, stderr)
 	case "verify":

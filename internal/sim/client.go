@@ -29,12 +29,85 @@ const (
 // Client.Concurrency is 0.
 const DefaultConcurrency = 4
 
-// Client loads a [City] into a node through its HTTP API.
+// Client loads a [City] into a node through its HTTP API. Its methods may
+// be called concurrently; its fields must not change once one was called.
 type Client struct {
 	Base        string       // the node's base URL, e.g. "http://127.0.0.1:8080"
 	AdminToken  string       // the staff bearer token
 	HTTP        *http.Client // nil: a client whose transport keeps Concurrency idle connections per host
 	Concurrency int          // concurrent requests; default 4
+	// Rate caps the requests per second, over all of the client's
+	// requests; 0: no cap.
+	Rate float64
+	// SkipExisting makes Load reuse what the node has already, where the API
+	// does not do it itself: a place with the same name, kind and region
+	// (GET /api/v1/places) is not registered again, and a risk area of the
+	// same region and level in force (GET /api/v1/risk-areas) is not
+	// declared again. (Enrolment and results are idempotent in the API;
+	// visits are not, and are always sent.)
+	SkipExisting bool
+
+	once sync.Once
+	hc   *http.Client
+	lim  *limiter
+}
+
+// setup fills the client's defaults once.
+func (c *Client) setup() {
+	c.once.Do(func() {
+		conc := c.conc()
+		c.hc = c.HTTP
+		if c.hc == nil {
+			t := http.DefaultTransport.(*http.Transport).Clone()
+			t.MaxIdleConnsPerHost = conc
+			t.MaxIdleConns = max(t.MaxIdleConns, conc)
+			c.hc = &http.Client{Transport: t}
+		}
+		if c.Rate > 0 {
+			c.lim = &limiter{every: time.Duration(float64(time.Second) / c.Rate)}
+		}
+	})
+}
+
+func (c *Client) conc() int {
+	if c.Concurrency <= 0 {
+		return DefaultConcurrency
+	}
+	return c.Concurrency
+}
+
+// limiter spaces requests every so often (a rate cap without bursts).
+type limiter struct {
+	mu    sync.Mutex
+	every time.Duration
+	next  time.Time
+}
+
+// wait blocks until the caller may send a request, or ctx ends.
+func (l *limiter) wait(ctx context.Context) error {
+	if l == nil {
+		return ctx.Err()
+	}
+	l.mu.Lock()
+	now := time.Now()
+	at := l.next
+	if at.Before(now) {
+		at = now
+	}
+	l.next = at.Add(l.every)
+	l.mu.Unlock()
+	d := time.Until(at)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Progress reports the progress of a phase: done of total items. It is
@@ -51,10 +124,11 @@ type Loaded struct {
 	PlaceCodes []string
 	Phases     []PhaseTiming
 	// Counts sums the server's answers: persons_enrolled, persons_existing,
-	// places, visits_accepted, results_accepted, results_duplicates,
-	// results_corrections, risk_areas_declared, risk_areas_affected and
-	// risk_areas_skipped (areas already over, or not postable, at the
-	// server's time).
+	// places, places_existing (SkipExisting), visits_accepted,
+	// results_accepted, results_duplicates, results_corrections,
+	// risk_areas_declared, risk_areas_affected, risk_areas_skipped (areas
+	// already over, or not postable, at the server's time) and
+	// risk_areas_existing (SkipExisting).
 	Counts map[string]int
 }
 
@@ -95,17 +169,7 @@ func (c *Client) Load(ctx context.Context, city *City, progress Progress) (*Load
 	if progress == nil {
 		progress = func(string, int, int) {}
 	}
-	l := &loader{c: c, hc: c.HTTP, conc: c.Concurrency, base: strings.TrimRight(c.Base, "/"), progress: progress,
-		out: &Loaded{Counts: map[string]int{}}, city: city}
-	if l.conc <= 0 {
-		l.conc = DefaultConcurrency
-	}
-	if l.hc == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = l.conc
-		t.MaxIdleConns = max(t.MaxIdleConns, l.conc)
-		l.hc = &http.Client{Transport: t}
-	}
+	l := c.loader(city, progress)
 	phases := []struct {
 		name  string
 		items int
@@ -127,6 +191,12 @@ func (c *Client) Load(ctx context.Context, city *City, progress Progress) (*Load
 		}
 	}
 	return l.out, nil
+}
+
+func (c *Client) loader(city *City, progress Progress) *loader {
+	c.setup()
+	return &loader{c: c, hc: c.hc, conc: c.conc(), base: strings.TrimRight(c.Base, "/"), progress: progress,
+		out: &Loaded{Counts: map[string]int{}}, city: city}
 }
 
 type loader struct {
@@ -184,6 +254,26 @@ func parallel(ctx context.Context, n, workers int, fn func(ctx context.Context, 
 // do sends a request with a JSON body (nil: none) and decodes a 2xx JSON
 // answer into out (nil: discard). Any other status is an *APIError.
 func (l *loader) do(ctx context.Context, method, path string, body []byte, out any) error {
+	return l.stream(ctx, method, path, body, func(r io.Reader) error {
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return fmt.Errorf("sim: %s %s: reading the answer: %w", method, path, err)
+		}
+		if out != nil {
+			if err := json.Unmarshal(b, out); err != nil {
+				return fmt.Errorf("sim: %s %s: the answer: %w", method, path, err)
+			}
+		}
+		return nil
+	})
+}
+
+// stream sends a request as do does and hands the body of a 2xx answer to
+// read; any other status is an *APIError.
+func (l *loader) stream(ctx context.Context, method, path string, body []byte, read func(io.Reader) error) error {
+	if err := l.c.lim.wait(ctx); err != nil {
+		return fmt.Errorf("sim: %s %s: %w", method, path, err)
+	}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -204,11 +294,11 @@ func (l *loader) do(ctx context.Context, method, path string, body []byte, out a
 		return fmt.Errorf("sim: %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("sim: %s %s: reading the answer: %w", method, path, err)
-	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return fmt.Errorf("sim: %s %s: reading the answer: %w", method, path, err)
+		}
 		e := &APIError{Method: method, Path: path, Status: resp.StatusCode, Body: string(b)}
 		var eb struct {
 			Error struct{ Code, Message, Field string } `json:"error"`
@@ -218,11 +308,11 @@ func (l *loader) do(ctx context.Context, method, path string, body []byte, out a
 		}
 		return e
 	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("sim: %s %s: %d answer: %w", method, path, resp.StatusCode, err)
-		}
+	if err := read(resp.Body); err != nil {
+		return err
 	}
+	// Drain what read left, so that the connection can be reused.
+	io.Copy(io.Discard, resp.Body)
 	return nil
 }
 
@@ -287,13 +377,63 @@ type placeJSON struct {
 	Lng     float64  `json:"lng"`
 }
 
+// placeKey identifies a place for Client.SkipExisting.
+type placeKey struct{ name, kind, region string }
+
+// existingPlaces lists the node's places (GET /api/v1/places, by pages).
+func (l *loader) existingPlaces(ctx context.Context) (map[placeKey][2]string, error) {
+	out := map[placeKey][2]string{}
+	after := ""
+	for {
+		path := "/api/v1/places?limit=1000"
+		if after != "" {
+			path += "&after=" + url.QueryEscape(after)
+		}
+		var page struct {
+			Places []struct {
+				PlaceID   string `json:"place_id"`
+				PlaceCode string `json:"place_code"`
+				Name      string `json:"name"`
+				Kind      string `json:"kind"`
+				Region    string `json:"region"`
+			} `json:"places"`
+		}
+		if err := l.do(ctx, http.MethodGet, path, nil, &page); err != nil {
+			return nil, err
+		}
+		for _, p := range page.Places {
+			k := placeKey{p.Name, p.Kind, p.Region}
+			if _, dup := out[k]; !dup {
+				out[k] = [2]string{p.PlaceID, p.PlaceCode}
+			}
+		}
+		if len(page.Places) < 1000 {
+			return out, nil
+		}
+		after = page.Places[len(page.Places)-1].PlaceID
+	}
+}
+
 func (l *loader) places(ctx context.Context) error {
 	ps := l.city.Places
 	l.out.PlaceIDs = make([]string, len(ps))
 	l.out.PlaceCodes = make([]string, len(ps))
+	var have map[placeKey][2]string
+	if l.c.SkipExisting {
+		var err error
+		if have, err = l.existingPlaces(ctx); err != nil {
+			return err
+		}
+	}
 	var done atomic.Int64
 	return parallel(ctx, len(ps), l.conc, func(ctx context.Context, i int) error {
 		p := ps[i]
+		if h, ok := have[placeKey{p.Name, p.Kind, p.Region}]; ok {
+			l.out.PlaceIDs[i], l.out.PlaceCodes[i] = h[0], h[1]
+			l.count("places_existing", 1)
+			l.progress("places", int(done.Add(1)), len(ps))
+			return nil
+		}
 		body, err := json.Marshal(placeJSON{p.Name, p.Aliases, p.Kind, p.Region, p.Lat, p.Lng})
 		if err != nil {
 			return err
@@ -446,6 +586,9 @@ func (l *loader) results(ctx context.Context) error {
 // serverNow asks the server for its time (GET /healthz), falling back to the
 // Date header of the answer, then to the local clock.
 func (l *loader) serverNow(ctx context.Context) time.Time {
+	if l.c.lim.wait(ctx) != nil {
+		return time.Now()
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.base+"/healthz", nil)
 	if err != nil {
 		return time.Now()
@@ -509,6 +652,18 @@ func (l *loader) riskAreas(ctx context.Context) error {
 		return nil
 	}
 	now := l.serverNow(ctx)
+	inForce := map[[2]string]bool{}
+	if l.c.SkipExisting {
+		var list struct {
+			Areas []struct{ Region, Level string } `json:"risk_areas"`
+		}
+		if err := l.do(ctx, http.MethodGet, "/api/v1/risk-areas", nil, &list); err != nil {
+			return err
+		}
+		for _, a := range list.Areas {
+			inForce[[2]string{a.Region, a.Level}] = true
+		}
+	}
 	var done atomic.Int64
 	// One at a time, in declaration order: there are few, and the event log
 	// then follows the city's order.
@@ -517,6 +672,10 @@ func (l *loader) riskAreas(ctx context.Context) error {
 		b, ok := areaBody(as[i], now)
 		if !ok {
 			l.count("risk_areas_skipped", 1)
+			return nil
+		}
+		if inForce[[2]string{b.Region, b.Level}] {
+			l.count("risk_areas_existing", 1)
 			return nil
 		}
 		body, err := json.Marshal(b)
@@ -532,6 +691,58 @@ func (l *loader) riskAreas(ctx context.Context) error {
 		l.count("risk_areas_declared", 1, "risk_areas_affected", out.Affected)
 		return nil
 	})
+}
+
+// Do sends one request to the node as the client's requests go (staff
+// token, rate cap): body is marshalled as JSON (nil: none) and a 2xx JSON
+// answer is decoded into out (nil: discarded). Any other status is an
+// *[APIError]; transport and context errors are returned wrapped.
+func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
+	var b []byte
+	if body != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
+			return fmt.Errorf("sim: %s %s: %w", method, path, err)
+		}
+	}
+	return c.loader(nil, nil).do(ctx, method, path, b, out)
+}
+
+// Stream sends one request as Do does, and hands the body of a 2xx answer
+// to read (for answers too large to hold at once). It returns read's error,
+// an *[APIError] for any other status, or a transport or context error.
+func (c *Client) Stream(ctx context.Context, method, path string, body any, read func(io.Reader) error) error {
+	var b []byte
+	if body != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
+			return fmt.Errorf("sim: %s %s: %w", method, path, err)
+		}
+	}
+	return c.loader(nil, nil).stream(ctx, method, path, b, read)
+}
+
+// ServerTime returns the node's time (GET /healthz), or the local time if
+// the node does not tell it.
+func (c *Client) ServerTime(ctx context.Context) time.Time {
+	return c.loader(nil, nil).serverNow(ctx)
+}
+
+// Enrol enrols persons as Load does (batches of PersonBatch) and returns
+// their person ids, indexed like persons, and how many were enrolled
+// already. Enrolling an enrolled ID number writes nothing, so it also finds
+// the ids of persons loaded before. progress (may be nil) is called with
+// phase "persons". It returns the first error, as Load does.
+func (c *Client) Enrol(ctx context.Context, persons []Person, progress Progress) (ids []string, existing int, err error) {
+	if progress == nil {
+		progress = func(string, int, int) {}
+	}
+	l := c.loader(&City{Persons: persons}, progress)
+	progress("persons", 0, len(persons))
+	if err := l.persons(ctx); err != nil {
+		return nil, 0, fmt.Errorf("sim: enrol: %w", err)
+	}
+	return l.out.PersonIDs, l.out.Counts["persons_existing"], nil
 }
 
 // IsAPIError reports whether err is or wraps an *APIError with the status

@@ -1,7 +1,10 @@
 // Package sim generates a deterministic synthetic city — persons, places,
 // daily routines, an outbreak with its ground truth, test results and risk
 // areas with their control measures — and loads it into a node through the
-// real HTTP API (see [Client]).
+// real HTTP API (see [Client]). It also writes and reads a city as files in
+// the API's body shapes ([WriteDir], [ReadDir]), and computes the ground
+// truth of tracing, the close and secondary contacts of the city's cases
+// ([Cases], [Contacts]), on its own, to check a node's tracing against.
 //
 // [Generate] is a pure function of its [Config]: the same Config (Seed
 // included) gives the same [City], byte for byte when marshalled.

@@ -55,7 +55,7 @@ type Config struct {
 	Redis         string // Redis address
 	RebuildEvents int    // 0 skips the rebuild measurement
 	MemoryPersons []int
-	TracePersons  int // persons of the tracing world (tracegen); 0 skips tracing
+	TracePersons  int    // persons of the tracing world (tracegen); 0 skips tracing
 	ProfileDir    string // if set, CPU profiles of the timed phases are written there
 	Start         NodeStarter
 	Stderr        io.Writer // progress bars and phase lines

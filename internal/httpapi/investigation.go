@@ -11,6 +11,7 @@ import (
 	"healthcode/internal/gazetteer"
 	"healthcode/internal/health"
 	"healthcode/internal/node"
+	"healthcode/internal/region"
 )
 
 type manifestBody struct {
@@ -230,27 +231,12 @@ func searchQuery(r *http.Request) (gazetteer.Query, error) {
 		if len(reg) > 6 || strings.Trim(reg, "0123456789") != "" {
 			return q, health.Errorf(health.Invalid, "invalid_region", "region", "must be a region code or its prefix: 1 to 6 digits (440106, 4401)")
 		}
-		q.Region = codePrefix(reg)
+		q.Region = region.Prefix(reg)
 	}
 	if len(q.Text) > 200 {
 		return q, health.Errorf(health.Invalid, "invalid_query", "q", "must be at most 200 bytes")
 	}
 	return q, nil
-}
-
-// codePrefix is the code prefix of the regions inside a 6-digit region
-// code: "440000" → "44", "440100" → "4401", a county → itself.
-func codePrefix(code string) string {
-	if len(code) != 6 {
-		return code
-	}
-	switch {
-	case strings.HasSuffix(code, "0000"):
-		return code[:2]
-	case strings.HasSuffix(code, "00"):
-		return code[:4]
-	}
-	return code
 }
 
 // listRegion is the region a regional list is for: ?region= (a code of the

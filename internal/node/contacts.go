@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"healthcode/internal/health"
+	"healthcode/internal/region"
 	"healthcode/internal/trace"
 )
 
@@ -224,7 +225,7 @@ func (n *Node) Referrals(reg string, all bool) []Referral {
 	defer n.mu.RUnlock()
 	var out []Referral
 	for _, r := range n.referrals {
-		if strings.HasPrefix(r.To, regionPrefix(reg)) && (all || r.Acked == 0) {
+		if strings.HasPrefix(r.To, region.Prefix(reg)) && (all || r.Acked == 0) {
 			out = append(out, *r)
 		}
 	}
@@ -262,7 +263,7 @@ func (n *Node) AckReferral(ctx context.Context, actor, actorRegion string, seq u
 			return health.Errorf(health.NotFound, "unknown_referral", "id", "no referral %s", health.EventID(seq))
 		case r.Acked != 0:
 			return health.Errorf(health.Conflict, "already_acknowledged", "id", "referral %s was acknowledged by %s", health.EventID(seq), r.AckedBy)
-		case !strings.HasPrefix(r.To, regionPrefix(actorRegion)):
+		case !strings.HasPrefix(r.To, region.Prefix(actorRegion)):
 			return health.Errorf(health.Permission, "not_your_referral", "id", "referral %s goes to %s, not to %s", health.EventID(seq), r.To, actorRegion)
 		}
 		g.add(health.Event{Kind: health.EvReferralAcked, At: g.now, Person: r.Person, Ref: seq, Actor: actor, Batch: batchID(g), Data: data})
@@ -271,21 +272,6 @@ func (n *Node) AckReferral(ctx context.Context, actor, actorRegion string, seq u
 		return nil
 	}, nil)
 	return out, err
-}
-
-// regionPrefix is the code prefix of the regions inside a region code:
-// "440000" → "44", "440100" → "4401", a county or street → itself.
-func regionPrefix(code string) string {
-	if len(code) != 6 {
-		return code
-	}
-	switch {
-	case strings.HasSuffix(code, "0000"):
-		return code[:2]
-	case strings.HasSuffix(code, "00"):
-		return code[:4]
-	}
-	return code
 }
 
 // countyOf returns the county of a region code (a street's first six
@@ -312,7 +298,7 @@ type ListedContact struct {
 func (n *Node) CommunityList(reg string) []ListedContact {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	prefix := regionPrefix(reg)
+	prefix := region.Prefix(reg)
 	var out []ListedContact
 	for p, recs := range n.contacts {
 		home := n.home(p)

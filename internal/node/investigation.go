@@ -11,6 +11,7 @@ import (
 
 	"healthcode/internal/chainviz"
 	"healthcode/internal/health"
+	"healthcode/internal/region"
 )
 
 type reviewData struct {
@@ -207,7 +208,7 @@ func maxTime(a, b time.Time) time.Time {
 func (n *Node) Alerts(reg string) []Alert {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	prefix := regionPrefix(reg)
+	prefix := region.Prefix(reg)
 	var out []Alert
 	for _, a := range n.alerts {
 		if strings.HasPrefix(a.Regions[0], prefix) || strings.HasPrefix(a.Regions[1], prefix) {

@@ -12,6 +12,7 @@ import (
 	"healthcode/internal/health"
 	"healthcode/internal/identity"
 	"healthcode/internal/publish"
+	"healthcode/internal/region"
 	"healthcode/internal/review"
 )
 
@@ -41,7 +42,7 @@ func (n *Node) PublicCases(ctx context.Context, reg string, k int) (publish.Repo
 	if err != nil {
 		return publish.Report{}, err
 	}
-	return publish.Deidentify(cases, publish.Options{K: k, Region: regionPrefix(reg)}), nil
+	return publish.Deidentify(cases, publish.Options{K: k, Region: region.Prefix(reg)}), nil
 }
 
 // SelfCheck matches a citizen's own stops against the published stops:

@@ -70,8 +70,8 @@ func comparePublished(a, b Published) int {
 // Matcher answers self-checks against a fixed set of published stops. It is
 // immutable and safe for concurrent use.
 type Matcher struct {
-	stops  []Published     // non-empty windows, sorted by comparePublished, then Cases
-	maxTo  []time.Time     // maxTo[i]: the latest To of stops[lo..i] at the same place
+	stops  []Published      // non-empty windows, sorted by comparePublished, then Cases
+	maxTo  []time.Time      // maxTo[i]: the latest To of stops[lo..i] at the same place
 	places map[PlaceID]span // each place's run in stops
 }
 

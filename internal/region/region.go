@@ -585,3 +585,19 @@ func (t *Table) ContainsPacked(ancestor, code uint32) bool {
 	}
 	return t.find(ancestor) >= 0
 }
+
+// Prefix returns the code prefix shared by the regions inside a region
+// code: "440000" → "44", "440100" → "4401"; a county or street code (or any
+// other string) is its own prefix.
+func Prefix(code string) string {
+	if len(code) != 6 {
+		return code
+	}
+	switch {
+	case strings.HasSuffix(code, "0000"):
+		return code[:2]
+	case strings.HasSuffix(code, "00"):
+		return code[:4]
+	}
+	return code
+}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -291,8 +290,6 @@ func sameCases(a, b []sim.Case) bool {
 	})
 }
 
-var caseExistsRE = regexp.MustCompile(`already has case (\S+)`)
-
 // openCases opens a case for each of cases (in order, as investigate.go
 // does) and returns the case ids, reusing the case a person has already.
 func openCases(ctx context.Context, client *sim.Client, cases []sim.Case, ids []string, stderr io.Writer) (caseIDs []string, opened int, err error) {
@@ -315,8 +312,19 @@ func openCases(ctx context.Context, client *sim.Client, cases []sim.Case, ids []
 		switch {
 		case err == nil:
 			opened++
-		case errors.As(err, &ae) && ae.Code == "case_exists" && caseExistsRE.MatchString(ae.Message):
-			out.CaseID = caseExistsRE.FindStringSubmatch(ae.Message)[1]
+		case errors.As(err, &ae) && ae.Code == "case_exists":
+			var existing struct {
+				Cases []struct {
+					CaseID string `json:"case_id"`
+				} `json:"cases"`
+			}
+			if err := client.Do(ctx, http.MethodGet, "/api/v1/cases?person_id="+ids[c.Person], nil, &existing); err != nil {
+				return nil, opened, err
+			}
+			if len(existing.Cases) != 1 {
+				return nil, opened, fmt.Errorf("%s has %d cases, want 1", ids[c.Person], len(existing.Cases))
+			}
+			out.CaseID = existing.Cases[0].CaseID
 		default:
 			return nil, 0, fmt.Errorf("opening the case of %s: %w", ids[c.Person], err)
 		}

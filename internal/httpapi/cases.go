@@ -5,9 +5,11 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 
 	"healthcode/internal/health"
 	"healthcode/internal/node"
+	"healthcode/internal/region"
 	"healthcode/internal/review"
 )
 
@@ -55,6 +57,49 @@ func (s *Server) openCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"case_id": cs.ID, "event": health.EventID(cs.Seq)})
+}
+
+// listCases lists cases, newest first (staff): all, one person's
+// (?person_id=), or those investigated inside a region (?region=).
+func (s *Server) listCases(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.staff(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	var person uint32
+	if v := q.Get("person_id"); v != "" {
+		p, ok := health.ParsePersonID(v)
+		if !ok {
+			s.writeError(w, r, health.Errorf(health.Invalid, "invalid_person_id", "person_id", "%q is not a person id (e.g. p123)", v))
+			return
+		}
+		person = p
+	}
+	reg := q.Get("region")
+	if reg != "" && (len(reg) > 6 || strings.Trim(reg, "0123456789") != "") {
+		s.writeError(w, r, health.Errorf(health.Invalid, "invalid_region", "region", "must be a region code or its prefix: 1 to 6 digits"))
+		return
+	}
+	type caseRow struct {
+		CaseID         string `json:"case_id"`
+		PersonID       string `json:"person_id"`
+		Classification string `json:"classification"`
+		Region         string `json:"region"`
+		Versions       int    `json:"versions"`
+	}
+	out := []caseRow{}
+	for _, c := range s.n.Cases() {
+		if person != 0 && c.Person != person || !strings.HasPrefix(c.Region, region.Prefix(reg)) {
+			continue
+		}
+		v := 0
+		if len(c.Versions) > 0 {
+			v = c.Versions[0].Version
+		}
+		out = append(out, caseRow{CaseID: c.ID, PersonID: health.PersonID(c.Person), Classification: c.Classification, Region: c.Region, Versions: v})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"cases": out})
 }
 
 // stopIn is a stop as an investigator enters it: a place of the gazetteer,

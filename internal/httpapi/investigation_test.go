@@ -330,6 +330,10 @@ func TestInvestigationOverHTTP(t *testing.T) {
 	if as := list(cs, "assignments"); len(as) != 1 || as[0]["investigator"] != "wu" {
 		t.Errorf("case A's assignments: %v", cs["assignments"])
 	}
+	if l := list(e.do("GET", "/api/v1/cases?region=440103", adminToken, nil).must(t, 200, "cases in 440103"), "cases"); len(l) != 1 || l[0]["case_id"] != caseB {
+		t.Errorf("cases in 440103: %v, want only B", l)
+	}
+	e.do("GET", "/api/v1/cases?person_id=x1", adminToken, nil).must(t, 400, "cases of a bad person id")
 	if csB := e.do("GET", "/api/v1/cases/"+caseB, adminToken, nil).must(t, 200, "case B"); csB["region"] != "440103" {
 		t.Errorf("case B's region %v, want 440103 as opened", csB["region"])
 	}

@@ -71,6 +71,7 @@ func Routes() []Route {
 		{"POST", "/api/v1/verify", (*Server).verify},
 		{"POST", "/api/v1/gate/lookups", (*Server).gateLookup},
 		{"POST", "/api/v1/cases", (*Server).openCase},
+		{"GET", "/api/v1/cases", (*Server).listCases},
 		{"GET", "/api/v1/cases/{id}", (*Server).getCase},
 		{"PUT", "/api/v1/cases/{id}/stops", (*Server).replaceStops},
 		{"POST", "/api/v1/cases/{id}/stops", (*Server).supplementStops},

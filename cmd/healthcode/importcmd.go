@@ -17,11 +17,12 @@ const importUsage = `usage: healthcode import DIR --target URL --token T [--rate
 
 Loads a directory written by 'healthcode sim --out' (or made by hand in the
 same shapes) into a running node through the API: persons, places, visits,
-test results, risk areas. Every line is checked first; a malformed one stops
-the import before anything is sent. Importing again enrols nobody twice and
-uploads no result twice (the API is idempotent there), reuses the places
-and risk areas the node has, and records the visits again (the API has no
-idempotency key for visits).
+trips (carriers' passenger lists), test results, risk areas. Every line is
+checked first; a malformed one stops the import before anything is sent.
+Importing again enrols nobody twice and uploads no result twice (the API is
+idempotent there), reuses the places and risk areas the node has, and
+records the visits and passenger lists again (the API has no idempotency key
+for them).
 
 flags:`
 
@@ -82,12 +83,17 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	phases := []phaseTime{{"read", len(d.City.Visits), time.Since(t0)}}
 	city := d.City
 	client := &sim.Client{Base: ic.Target, AdminToken: ic.Token, Concurrency: ic.Concurrency, Rate: ic.Rate, SkipExisting: true}
-	// The node refuses visits and samples in its future: say so up front
-	// rather than after the persons and places are in.
+	// The node refuses visits, trips and samples in its future: say so up
+	// front rather than after the persons and places are in.
 	var latest time.Time
 	for _, v := range city.Visits {
 		if v.At.After(latest) {
 			latest = v.At
+		}
+	}
+	for _, t := range city.Trips {
+		if t.From.After(latest) {
+			latest = t.From
 		}
 	}
 	for _, r := range city.Results {
@@ -96,7 +102,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	if now := client.ServerTime(ctx); latest.After(now.Add(5 * time.Minute)) {
-		return fmt.Errorf("import: %s has visits or samples until %s, after the node's time %s: the node refuses them",
+		return fmt.Errorf("import: %s has visits, trips or samples until %s, after the node's time %s: the node refuses them",
 			ic.Dir, health.FormatTime(latest), health.FormatTime(now))
 	}
 	bars = newBars(stderr)
@@ -110,10 +116,15 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("import %s into %s: %w", ic.Dir, ic.Target, err)
 	}
-	fmt.Fprintf(stdout, "read %s: %d persons, %d places, %d visits, %d test results, %d risk areas\n",
-		ic.Dir, len(city.Persons), len(city.Places), len(city.Visits), len(city.Results), len(city.RiskAreas))
+	passengers := 0
+	for _, t := range city.Trips {
+		passengers += len(t.Passengers)
+	}
+	fmt.Fprintf(stdout, "read %s: %d persons, %d places, %d visits, %d trips (%d passengers), %d test results, %d risk areas\n",
+		ic.Dir, len(city.Persons), len(city.Places), len(city.Visits), len(city.Trips), passengers, len(city.Results), len(city.RiskAreas))
 	printLoaded(stdout, ic.Target, loaded.Counts)
-	if n := loaded.Counts["persons_existing"]; n > 0 && n == len(city.Persons) && len(city.Visits) > 0 {
+	fmt.Fprintf(stdout, "  trips: %d passenger lists, %d passengers recorded\n", loaded.Counts["trips_recorded"], loaded.Counts["passengers_recorded"])
+	if n := loaded.Counts["persons_existing"]; n > 0 && n == len(city.Persons) && len(city.Visits)+len(city.Trips) > 0 {
 		fmt.Fprintln(stdout, "note: every person was enrolled already (a re-import?): the visits were recorded again, the API has no idempotency key for them")
 	}
 	printPhases(stdout, phases, time.Since(t0))

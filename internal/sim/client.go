@@ -112,7 +112,8 @@ func (l *limiter) wait(ctx context.Context) error {
 
 // Progress reports the progress of a phase: done of total items. It is
 // called often and from any goroutine, so it must be safe for concurrent
-// use. Phases are "persons", "places", "visits", "results" and "risk-areas".
+// use. Phases are "persons", "places", "visits", "trips", "results" and
+// "risk-areas".
 type Progress func(phase string, done, total int)
 
 // Loaded is what [Client.Load] did. PersonIDs and Tokens are indexed like
@@ -125,6 +126,7 @@ type Loaded struct {
 	Phases     []PhaseTiming
 	// Counts sums the server's answers: persons_enrolled, persons_existing,
 	// places, places_existing (SkipExisting), visits_accepted,
+	// trips_recorded (passenger lists), passengers_recorded,
 	// results_accepted, results_duplicates, results_corrections,
 	// risk_areas_declared, risk_areas_affected, risk_areas_skipped (areas
 	// already over, or not postable, at the server's time) and
@@ -154,14 +156,16 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("sim: %s %s: %d %s: %s", e.Method, e.Path, e.Status, http.StatusText(e.Status), strings.TrimSpace(e.Body))
 }
 
-// Load enrols the city's persons, registers its places, records its visits,
+// Load enrols the city's persons, registers its places, records its visits
+// and its trips' passenger lists (POST /api/v1/trips/manifest, one a trip),
 // uploads its test results and declares its risk areas, in this order, each
 // phase with Concurrency concurrent requests. progress may be nil.
 //
-// Visits and samples must not be in the server's future, so the city's End
-// should not be after the server's clock. Risk areas are declared last, and
-// only those still in force at the server's time (GET /healthz), with From
-// moved into the last 14 days the server accepts.
+// Visits, trips and samples must not be in the server's future, so the
+// city's End should not be after the server's clock. Passenger lists, like
+// visits, are recorded again when loaded again. Risk areas are declared
+// last, and only those still in force at the server's time (GET /healthz),
+// with From moved into the last 14 days the server accepts.
 //
 // On error (the first non-2xx answer, as an *[APIError], or a transport or
 // context error) Load stops and returns what it loaded so far with the error.
@@ -178,6 +182,7 @@ func (c *Client) Load(ctx context.Context, city *City, progress Progress) (*Load
 		{"persons", len(city.Persons), l.persons},
 		{"places", len(city.Places), l.places},
 		{"visits", len(city.Visits), l.visits},
+		{"trips", len(city.Trips), l.trips},
 		{"results", len(city.Results), l.results},
 		{"risk-areas", len(city.RiskAreas), l.riskAreas},
 	}
@@ -518,6 +523,64 @@ func (l *loader) visits(ctx context.Context) error {
 		}
 		l.count("visits_accepted", out.Accepted)
 		l.progress("visits", int(done.Add(int64(hi-lo))), len(vs))
+		return nil
+	})
+}
+
+// manifestJSON is the body of POST /api/v1/trips/manifest.
+type manifestJSON struct {
+	Trip       string          `json:"trip"`
+	Mode       string          `json:"mode,omitempty"`
+	From       string          `json:"from"`
+	To         string          `json:"to"`
+	Passengers []passengerJSON `json:"passengers"`
+}
+
+type passengerJSON struct {
+	PersonID string `json:"person_id"`
+	Carriage string `json:"carriage,omitempty"`
+	Row      int    `json:"row,omitempty"`
+	Seat     string `json:"seat,omitempty"`
+}
+
+// manifestBody is the passenger list of trip t, with the node's person ids.
+func (l *loader) manifestBody(t *Trip) (manifestJSON, error) {
+	b := manifestJSON{Trip: t.Trip, Mode: t.Mode, From: health.FormatTime(t.From), To: health.FormatTime(t.To),
+		Passengers: make([]passengerJSON, len(t.Passengers))}
+	for i, p := range t.Passengers {
+		pid, err := l.personID(p.Person)
+		if err != nil {
+			return b, fmt.Errorf("sim: trip %s: %w", t.Trip, err)
+		}
+		b.Passengers[i] = passengerJSON{PersonID: pid, Row: p.Row, Seat: p.Seat}
+		if p.Carriage > 0 {
+			b.Passengers[i].Carriage = fmt.Sprintf("%02d", p.Carriage)
+		}
+	}
+	return b, nil
+}
+
+// trips records the passenger list of each trip (staff), one request a trip.
+func (l *loader) trips(ctx context.Context) error {
+	ts := l.city.Trips
+	var done atomic.Int64
+	return parallel(ctx, len(ts), l.conc, func(ctx context.Context, i int) error {
+		b, err := l.manifestBody(&ts[i])
+		if err != nil {
+			return err
+		}
+		body, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		var out struct {
+			Recorded int `json:"recorded"`
+		}
+		if err := l.do(ctx, http.MethodPost, "/api/v1/trips/manifest", body, &out); err != nil {
+			return err
+		}
+		l.count("trips_recorded", 1, "passengers_recorded", out.Recorded)
+		l.progress("trips", int(done.Add(1)), len(ts))
 		return nil
 	})
 }

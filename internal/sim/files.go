@@ -28,9 +28,10 @@ import (
 //	persons.jsonl           {"id_number","name","phone","home_region"}   (POST /api/v1/persons)
 //	places.jsonl            {"name","aliases","kind","region","lat","lng"} (POST /api/v1/places)
 //	visits.jsonl            {"person_id","place_id","at","until"}         (POST /api/v1/visits)
+//	trips.jsonl             {"trip","mode","from","to","passengers":[{"person_id","carriage","row","seat"}]} (POST /api/v1/trips/manifest)
 //	results.jsonl           {"lab","sample_id","person_id","sampled_at","result"} (POST /api/v1/labs/{lab}/results)
 //	risk_areas.jsonl        {"region","level","from","until"}             (POST /api/v1/risk-areas)
-//	truth/infections.jsonl  {"person_id","source_person_id","place_id","at","onset","asymptomatic"}
+//	truth/infections.jsonl  {"person_id","source_person_id","place_id","trip","at","onset","asymptomatic"}
 //	truth/cases.jsonl       {"person_id","classification","onset","first_positive","site","isolated_at","infectious_from","infectious_until"}
 //	truth/contacts.jsonl    {"person_id","degree","source_case_person","first_exposure"}
 //
@@ -40,8 +41,9 @@ import (
 // them), and they are the same only on a new node loading persons and
 // places in file order. A visit names its place by place_id because the
 // signed place_code exists only once the node has registered the place; a
-// result carries its lab, which the API takes from the path. Times are
-// RFC 3339 in UTC, whole seconds.
+// result carries its lab, which the API takes from the path. A trip is one
+// carrier's passenger list, named by its "trip" (number and date), which an
+// infection on board names too. Times are RFC 3339 in UTC, whole seconds.
 
 // File names of a city directory.
 const (
@@ -49,6 +51,7 @@ const (
 	PersonsFile    = "persons.jsonl"
 	PlacesFile     = "places.jsonl"
 	VisitsFile     = "visits.jsonl"
+	TripsFile      = "trips.jsonl"
 	ResultsFile    = "results.jsonl"
 	RiskAreasFile  = "risk_areas.jsonl"
 	InfectionsFile = "truth/infections.jsonl"
@@ -173,6 +176,41 @@ func WriteDir(dir string, c *City, tr *Truth, progress Progress) error {
 			b = appendTime(b, v.Until)
 			return append(b, '}')
 		}},
+		{TripsFile, TripsFile, len(c.Trips), func(b []byte, i int) []byte {
+			t := &c.Trips[i]
+			b = append(b, `{"trip":`...)
+			b = appendJSONString(b, t.Trip)
+			b = append(b, `,"mode":`...)
+			b = appendJSONString(b, t.Mode)
+			b = append(b, `,"from":`...)
+			b = appendTime(b, t.From)
+			b = append(b, `,"to":`...)
+			b = appendTime(b, t.To)
+			b = append(b, `,"passengers":[`...)
+			for j, p := range t.Passengers {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, `{"person_id":"`...)
+				b = append(b, pid(p.Person)...)
+				b = append(b, '"')
+				if p.Carriage > 0 {
+					b = append(b, `,"carriage":"`...)
+					b = append(b, fmt.Sprintf("%02d", p.Carriage)...)
+					b = append(b, '"')
+				}
+				if p.Row > 0 {
+					b = append(b, `,"row":`...)
+					b = strconv.AppendInt(b, int64(p.Row), 10)
+				}
+				if p.Seat != "" {
+					b = append(b, `,"seat":`...)
+					b = appendJSONString(b, p.Seat)
+				}
+				b = append(b, '}')
+			}
+			return append(b, "]}"...)
+		}},
 		{ResultsFile, ResultsFile, len(c.Results), func(b []byte, i int) []byte {
 			r := &c.Results[i]
 			b = append(b, `{"lab":`...)
@@ -213,6 +251,10 @@ func WriteDir(dir string, c *City, tr *Truth, progress Progress) error {
 				b = append(b, `,"place_id":"`...)
 				b = append(b, lid(in.Place)...)
 				b = append(b, '"')
+			}
+			if in.Trip != "" {
+				b = append(b, `,"trip":`...)
+				b = appendJSONString(b, in.Trip)
 			}
 			b = append(b, `,"at":`...)
 			b = appendTime(b, in.At)
@@ -280,7 +322,11 @@ func WriteDir(dir string, c *City, tr *Truth, progress Progress) error {
 	}
 	m := Manifest{Format: FormatVersion, Persons: c.Config.Persons, Days: c.Config.Days, Seed: c.Config.Seed, City: c.Config.City,
 		End: PeriodEnd(c.Config).UTC(), Counts: map[string]int{"persons": len(c.Persons), "places": len(c.Places), "visits": len(c.Visits),
-			"results": len(c.Results), "risk_areas": len(c.RiskAreas), "infections": len(c.Infections), "cases": len(tr.Cases)}}
+			"trips": len(c.Trips), "passengers": 0, "results": len(c.Results), "risk_areas": len(c.RiskAreas), "infections": len(c.Infections),
+			"cases": len(tr.Cases)}}
+	for _, t := range c.Trips {
+		m.Counts["passengers"] += len(t.Passengers)
+	}
 	for _, ct := range tr.Contacts {
 		if ct.Degree == 1 {
 			m.Counts["close_contacts"]++
@@ -371,11 +417,13 @@ var (
 // layout), reporting progress by file in bytes (phases named after the
 // files; progress may be nil). persons.jsonl and places.jsonl are required,
 // the other data files may be absent (empty), truth/ is read only if asked.
+// trips.jsonl is read even with SkipVisits (infections name its trips).
 //
 // A malformed line stops it with a *[LineError] naming the file, line and
 // field: bad JSON, an unknown or missing field, a malformed time, id number,
-// region, kind or result, a reference to a person or place not in the
-// directory, a repeated ID number or sample id. Other errors are I/O errors.
+// region, kind, result, trip number, mode, carriage or row, a reference to a
+// person, place or trip not in the directory, a repeated ID number, sample
+// id or trip. Other errors are I/O errors.
 func ReadDir(dir string, opt ReadOptions, progress Progress) (*Dir, error) {
 	if progress == nil {
 		progress = func(string, int, int) {}
@@ -521,6 +569,71 @@ func ReadDir(dir string, opt ReadOptions, progress Progress) (*Dir, error) {
 			return nil, err
 		}
 	}
+	tripLine := map[string]int{}
+	err = r.file(TripsFile, false, func(l *line) {
+		var v struct {
+			Trip       *string `json:"trip"`
+			Mode       string  `json:"mode"`
+			From       *string `json:"from"`
+			To         *string `json:"to"`
+			Passengers []struct {
+				PersonID *string `json:"person_id"`
+				Carriage string  `json:"carriage"`
+				Row      int     `json:"row"`
+				Seat     string  `json:"seat"`
+			} `json:"passengers"`
+		}
+		if !l.decode(&v) {
+			return
+		}
+		t := Trip{Trip: l.str("trip", v.Trip), Mode: v.Mode, From: l.time("from", v.From), To: l.time("to", v.To)}
+		if l.err != nil {
+			return
+		}
+		t.Trip, t.Mode = tripID(l, t.Trip, t.Mode)
+		switch {
+		case l.err != nil:
+			return
+		case !t.To.After(t.From) || t.To.Sub(t.From) > 72*time.Hour:
+			l.failf("to", "must be after from and at most 72h later")
+		case len(v.Passengers) == 0 || len(v.Passengers) > 5000:
+			l.failf("passengers", "give 1 to 5000 passengers, got %d", len(v.Passengers))
+		}
+		if prev, dup := tripLine[t.Trip]; dup && l.err == nil {
+			l.failf("trip", "%s is on line %d too", t.Trip, prev)
+		}
+		for i, p := range v.Passengers {
+			if l.err != nil {
+				return
+			}
+			f := fmt.Sprintf("passengers[%d].", i)
+			ps := Passenger{Person: l.person(f+"person_id", p.PersonID, len(c.Persons)), Seat: p.Seat}
+			switch t.Mode {
+			case ModeTrain:
+				k, err := strconv.Atoi(strings.TrimSpace(p.Carriage))
+				if err != nil || k < 1 || k > 30 {
+					l.failf(f+"carriage", "a train passenger needs the carriage, 1 to 30")
+				}
+				ps.Carriage = k
+			case ModeFlight:
+				if p.Row < 1 || p.Row > 120 {
+					l.failf(f+"row", "a flight passenger needs the row, 1 to 120")
+				}
+				ps.Row = p.Row
+			}
+			if utf8.RuneCountInString(p.Seat) > 8 {
+				l.failf(f+"seat", "must be at most 8 characters")
+			}
+			t.Passengers = append(t.Passengers, ps)
+		}
+		if l.err == nil {
+			tripLine[t.Trip] = l.n
+			c.Trips = append(c.Trips, t)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
 	type sampleKey struct{ lab, sample string }
 	sampleLine := map[sampleKey]int{}
 	err = r.file(ResultsFile, false, func(l *line) {
@@ -607,11 +720,16 @@ func ReadDir(dir string, opt ReadOptions, progress Progress) (*Dir, error) {
 func (r *reader) truth(d *Dir) error {
 	c := d.City
 	np, npl := len(c.Persons), len(c.Places)
+	trips := make(map[string]bool, len(c.Trips))
+	for _, t := range c.Trips {
+		trips[t.Trip] = true
+	}
 	err := r.file(InfectionsFile, true, func(l *line) {
 		var v struct {
 			PersonID     *string `json:"person_id"`
 			Source       *string `json:"source_person_id"`
 			PlaceID      *string `json:"place_id"`
+			Trip         *string `json:"trip"`
 			At           *string `json:"at"`
 			Onset        *string `json:"onset"`
 			Asymptomatic *bool   `json:"asymptomatic"`
@@ -626,6 +744,12 @@ func (r *reader) truth(d *Dir) error {
 		}
 		if v.PlaceID != nil {
 			in.Place = l.place("place_id", v.PlaceID, npl)
+		}
+		if v.Trip != nil {
+			if !trips[*v.Trip] {
+				l.failf("trip", "%q is not a trip of %s", *v.Trip, TripsFile)
+			}
+			in.Trip = *v.Trip
 		}
 		if v.Asymptomatic == nil {
 			l.failf("asymptomatic", "is required")
@@ -883,6 +1007,43 @@ func (l *line) time(field string, s *string) time.Time {
 		l.failf(field, "%q is not an RFC 3339 time (e.g. 2022-06-11T08:30:00Z)", v)
 	}
 	return t.UTC()
+}
+
+// Trip numbers by mode, as the node tells them apart (internal/node
+// transport.go).
+var (
+	trainNoRE  = regexp.MustCompile(`^[GDCZTKLYS][0-9]{1,4}$`)
+	flightNoRE = regexp.MustCompile(`^[A-Z0-9]{2}[0-9]{2,4}$`)
+	tripNoRE   = regexp.MustCompile(`^[\p{Han}A-Z0-9]{2,12}$`)
+)
+
+// tripID checks a trip ("G1234 2022-06-10") and its mode as the API does:
+// the number (upper-cased) and the date, the mode given or told from the
+// number. It returns them normalised.
+func tripID(l *line, id, mode string) (string, string) {
+	number, date, ok := strings.Cut(strings.TrimSpace(id), " ")
+	number = strings.ToUpper(number)
+	if !ok || !tripNoRE.MatchString(number) {
+		l.failf("trip", "must be the number and the date, e.g. \"G1234 2022-06-10\", got %q", id)
+		return "", ""
+	}
+	d, err := time.ParseInLocation(time.DateOnly, strings.TrimSpace(date), health.CST)
+	if err != nil {
+		l.failf("trip", "%q is not a date (YYYY-MM-DD) after the number", date)
+		return "", ""
+	}
+	switch {
+	case mode == ModeTrain || mode == ModeFlight || mode == ModeBus:
+	case mode != "":
+		l.failf("mode", "%q is not one of train, flight, bus", mode)
+	case trainNoRE.MatchString(number):
+		mode = ModeTrain
+	case flightNoRE.MatchString(number):
+		mode = ModeFlight
+	default:
+		l.failf("mode", "cannot tell the mode of %s: give train, flight or bus", number)
+	}
+	return number + " " + d.Format(time.DateOnly), mode
 }
 
 // person resolves a person reference "pK" to index K-1 (< n).

@@ -30,7 +30,7 @@ func writeCity(t *testing.T, cfg Config) (string, *City, *Truth) {
 	return dir, c, tr
 }
 
-var allFiles = []string{ManifestFile, PersonsFile, PlacesFile, VisitsFile, ResultsFile, RiskAreasFile, InfectionsFile, CasesFile, ContactsFile}
+var allFiles = []string{ManifestFile, PersonsFile, PlacesFile, VisitsFile, TripsFile, ResultsFile, RiskAreasFile, InfectionsFile, CasesFile, ContactsFile}
 
 func TestWriteDirDeterministic(t *testing.T) {
 	cfg := Config{Persons: 3000, Days: 5, Seed: 3, End: testEnd}
@@ -102,6 +102,7 @@ func TestReadDirRoundTrip(t *testing.T) {
 		{"persons", d.City.Persons, persons},
 		{"places", d.City.Places, c.Places},
 		{"visits", d.City.Visits, c.Visits},
+		{"trips", d.City.Trips, c.Trips},
 		{"results", d.City.Results, c.Results},
 		{"risk areas", d.City.RiskAreas, c.RiskAreas},
 		{"infections", d.City.Infections, c.Infections},
@@ -112,10 +113,10 @@ func TestReadDirRoundTrip(t *testing.T) {
 			t.Errorf("%s (-written +read):\n%s", x.name, diff)
 		}
 	}
-	if len(c.RiskAreas) == 0 || len(tr.Cases) == 0 {
-		t.Errorf("want risk areas and cases in the city, got %d and %d", len(c.RiskAreas), len(tr.Cases))
+	if len(c.RiskAreas) == 0 || len(tr.Cases) == 0 || len(c.Trips) == 0 {
+		t.Errorf("want risk areas, cases and trips in the city, got %d, %d and %d", len(c.RiskAreas), len(tr.Cases), len(c.Trips))
 	}
-	want := []string{PersonsFile, PlacesFile, VisitsFile, ResultsFile, RiskAreasFile, InfectionsFile, CasesFile, ContactsFile}
+	want := []string{PersonsFile, PlacesFile, VisitsFile, TripsFile, ResultsFile, RiskAreasFile, InfectionsFile, CasesFile, ContactsFile}
 	if diff := cmp.Diff(want, phases); diff != "" {
 		t.Errorf("progress phases (-want +got):\n%s", diff)
 	}
@@ -124,15 +125,19 @@ func TestReadDirRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d.City.Visits) != 0 || d.Truth != nil || len(d.City.Persons) != len(c.Persons) {
-		t.Errorf("SkipVisits without Truth: got %d visits, truth %v, %d persons", len(d.City.Visits), d.Truth != nil, len(d.City.Persons))
+	if len(d.City.Visits) != 0 || d.Truth != nil || len(d.City.Persons) != len(c.Persons) || len(d.City.Trips) != len(c.Trips) {
+		t.Errorf("SkipVisits without Truth: got %d visits, truth %v, %d persons, %d trips", len(d.City.Visits), d.Truth != nil, len(d.City.Persons), len(d.City.Trips))
 	}
 }
 
 func TestReadDirMalformed(t *testing.T) {
 	dir, c, _ := writeCity(t, Config{Persons: 40, Days: 2, Seed: 1, End: testEnd})
 	p1 := c.Persons[0]
+	if len(c.Trips) == 0 {
+		t.Fatal("the city has no trips (the repeated trip below needs one); pick another seed")
+	}
 	validFirst := map[string]string{
+		TripsFile:     `{"trip":"G1234 2022-06-11","mode":"train","from":"2022-06-11T08:00:00Z","to":"2022-06-11T09:00:00Z","passengers":[{"person_id":"p1","carriage":"05"}]}`,
 		RiskAreasFile: `{"region":"440106","level":"high","from":"2022-06-11T08:00:00Z","until":"2022-06-12T08:00:00Z"}`,
 		ContactsFile:  `{"person_id":"p2","degree":1,"source_case_person":"p1"}`,
 	}
@@ -178,6 +183,26 @@ func TestReadDirMalformed(t *testing.T) {
 			`risk_areas.jsonl:2: level: "low" is not high or medium`},
 		{"bad degree", ContactsFile, `{"person_id":"p3","degree":3,"source_case_person":"p1"}`,
 			`truth/contacts.jsonl:2: degree: must be 1 (close) or 2 (secondary), got 3`},
+		{"trip without a date", TripsFile, `{"trip":"G1234","mode":"train","from":"2022-06-11T08:00:00Z","to":"2022-06-11T09:00:00Z","passengers":[{"person_id":"p1","carriage":"05"}]}`,
+			`trips.jsonl:2: trip: must be the number and the date`},
+		{"trip's mode unknown", TripsFile, `{"trip":"粤A12345 2022-06-11","from":"2022-06-11T08:00:00Z","to":"2022-06-11T09:00:00Z","passengers":[{"person_id":"p1"}]}`,
+			`trips.jsonl:2: mode: cannot tell the mode of 粤A12345: give train, flight or bus`},
+		{"train without carriage", TripsFile, `{"trip":"G1234 2022-06-11","from":"2022-06-11T08:00:00Z","to":"2022-06-11T09:00:00Z","passengers":[{"person_id":"p1","carriage":"05"},{"person_id":"p2","seat":"01A"}]}`,
+			`trips.jsonl:2: passengers[1].carriage: a train passenger needs the carriage, 1 to 30`},
+		{"flight row out of range", TripsFile, `{"trip":"CA1234 2022-06-11","mode":"flight","from":"2022-06-11T08:00:00Z","to":"2022-06-11T09:00:00Z","passengers":[{"person_id":"p1","row":121}]}`,
+			`trips.jsonl:2: passengers[0].row: a flight passenger needs the row, 1 to 120`},
+		{"passenger not in the city", TripsFile, `{"trip":"CA1234 2022-06-11","from":"2022-06-11T08:00:00Z","to":"2022-06-11T09:00:00Z","passengers":[{"person_id":"p41","row":3}]}`,
+			`trips.jsonl:2: passengers[0].person_id: "p41" is not a person of persons.jsonl (p1 to p40)`},
+		{"no passengers", TripsFile, `{"trip":"CA1234 2022-06-11","from":"2022-06-11T08:00:00Z","to":"2022-06-11T09:00:00Z","passengers":[]}`,
+			`trips.jsonl:2: passengers: give 1 to 5000 passengers, got 0`},
+		{"trip backwards", TripsFile, `{"trip":"CA1234 2022-06-11","from":"2022-06-11T08:00:00Z","to":"2022-06-11T08:00:00Z","passengers":[{"person_id":"p1","row":3}]}`,
+			`trips.jsonl:2: to: must be after from and at most 72h later`},
+		{"passenger's unknown field", TripsFile, `{"trip":"CA1234 2022-06-11","from":"2022-06-11T08:00:00Z","to":"2022-06-11T09:00:00Z","passengers":[{"person_id":"p1","row":3,"gate":"B12"}]}`,
+			`trips.jsonl:2: gate: is not a known field`},
+		{"bus, mode given", TripsFile, `{"trip":"粤a12345 2022-06-11","mode":"bus","from":"2022-06-11T08:00:00Z","to":"2022-06-11T09:00:00Z","passengers":[{"person_id":"p1","seat":"7"}]}`, ""},
+		{"repeated trip", TripsFile, strings.SplitN(readFile(t, filepath.Join(dir, TripsFile)), "\n", 2)[0], `trips.jsonl:2: trip: `},
+		{"infection on an unknown trip", InfectionsFile, `{"person_id":"p3","source_person_id":"p1","trip":"G1 2022-06-11","at":"2022-06-11T08:00:00Z","onset":"2022-06-13T08:00:00Z","asymptomatic":false}`,
+			`truth/infections.jsonl:2: trip: "G1 2022-06-11" is not a trip of trips.jsonl`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -127,3 +127,17 @@ var cityCentres = map[string]centre{
 	"150100": {40.842, 111.749}, // 呼和浩特
 	"540100": {29.650, 91.117},  // 拉萨
 }
+
+// provinceAbbr are the one-character abbreviations of the provinces (by the
+// first two digits of their codes), as on number plates.
+var provinceAbbr = map[string]string{
+	"11": "京", "12": "津", "13": "冀", "14": "晋", "15": "蒙", "21": "辽", "22": "吉", "23": "黑",
+	"31": "沪", "32": "苏", "33": "浙", "34": "皖", "35": "闽", "36": "赣", "37": "鲁", "41": "豫",
+	"42": "鄂", "43": "湘", "44": "粤", "45": "桂", "46": "琼", "50": "渝", "51": "川", "52": "贵",
+	"53": "云", "54": "藏", "61": "陕", "62": "甘", "63": "青", "64": "宁", "65": "新",
+	"71": "台", "81": "港", "82": "澳",
+}
+
+// highways are national expressways, for the names of service areas.
+var highways = []string{"京港澳高速", "沈海高速", "大广高速", "二广高速", "长深高速", "济广高速", "广昆高速",
+	"汕昆高速", "沪昆高速", "包茂高速", "兰海高速", "杭瑞高速"}

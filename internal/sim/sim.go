@@ -1,10 +1,11 @@
 // Package sim generates a deterministic synthetic city — persons, places,
-// daily routines, an outbreak with its ground truth, test results and risk
-// areas with their control measures — and loads it into a node through the
-// real HTTP API (see [Client]). It also writes and reads a city as files in
-// the API's body shapes ([WriteDir], [ReadDir]), and computes the ground
-// truth of tracing, the close and secondary contacts of the city's cases
-// ([Cases], [Contacts]), on its own, to check a node's tracing against.
+// daily routines, inter-city trips by train, flight and coach, an outbreak
+// with its ground truth, test results and risk areas with their control
+// measures — and loads it into a node through the real HTTP API (see
+// [Client]). It also writes and reads a city as files in the API's body
+// shapes ([WriteDir], [ReadDir]), and computes the ground truth of tracing,
+// the close and secondary contacts of the city's cases ([Cases],
+// [Contacts]), on its own, to check a node's tracing against.
 //
 // [Generate] is a pure function of its [Config]: the same Config (Seed
 // included) gives the same [City], byte for byte when marshalled.
@@ -46,6 +47,7 @@ type City struct {
 	Persons    []Person
 	Places     []Place
 	Visits     []Visit     // the visits made (after the control measures); sorted by At
+	Trips      []Trip      // the inter-city trips with residents on board; sorted by From, then Trip
 	Results    []Result    // sorted by SampledAt
 	RiskAreas  []RiskArea  // sorted by DeclareAt, then Level, then Region
 	Infections []Infection // ground truth: who infected whom, where, when; sorted by At
@@ -104,8 +106,9 @@ type RiskArea struct {
 // Infection is one transmission (ground truth).
 type Infection struct {
 	Person       int
-	Source       int // infecting person, -1 for seeds
-	Place        int // place of the co-presence, -1 for seeds and households
+	Source       int    // infecting person, -1 for seeds
+	Place        int    // place of the co-presence, -1 for seeds, households and trips
+	Trip         string // the trip (Trip.Trip) of an infection on board, else ""
 	At           time.Time
 	Onset        time.Time // symptom onset (for asymptomatic persons: when it would have been)
 	Asymptomatic bool
@@ -152,8 +155,10 @@ type kindSpec struct {
 	minOverlap int32   // seconds, from the ruleset
 }
 
-// kinds lists the kinds of places generated (train, flight, bus, highway
-// service areas, residences and "other" are not).
+// kinds lists the kinds of places generated, then the kinds of highway
+// service areas (places only coaches stop at) and of trip sections (train,
+// flight, bus: no places of the city). Residences and "other" are not
+// generated.
 var kinds = []kindSpec{
 	{name: "restaurant", placeW: 24, visitW: 30, contactP: 0.06},
 	{name: "market", placeW: 6, visitW: 12, contactP: 0.04, minAge: 12},
@@ -170,6 +175,10 @@ var kinds = []kindSpec{
 	{name: "cinema", placeW: 2, visitW: 3, contactP: 0.04},
 	{name: "bar", placeW: 3, visitW: 4, contactP: 0.08, minAge: 18},
 	{name: "transport_hub", placeW: 2, visitW: 5, contactP: 0.02, minAge: 10},
+	{name: "highway_service", contactP: 0.03},
+	{name: ModeTrain, contactP: 0.03},
+	{name: ModeFlight, contactP: 0.04},
+	{name: ModeBus, contactP: 0.05},
 }
 
 const (
@@ -188,6 +197,10 @@ const (
 	kCinema
 	kBar
 	kTransport
+	kHighway
+	kTrain
+	kFlight
+	kBus
 	nKinds
 )
 
@@ -206,7 +219,8 @@ var rulesetKinds = sync.OnceValues(func() ([]kindSpec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sim: national ruleset: %w", err)
 	}
-	if len(kinds) != nKinds || kinds[kOffice].name != "office" || kinds[kTransport].name != "transport_hub" {
+	if len(kinds) != nKinds || kinds[kOffice].name != "office" || kinds[kTransport].name != "transport_hub" ||
+		kinds[kHighway].name != "highway_service" || kinds[kBus].name != ModeBus {
 		return nil, errors.New("sim: the kinds table and its constants disagree")
 	}
 	out := slices.Clone(kinds)
@@ -237,6 +251,7 @@ type county struct {
 type gen struct {
 	cfg     Config
 	r       *rand.Rand
+	tr      *rand.Rand // the trips' draws: a stream of their own, apart from r's
 	kinds   []kindSpec
 	start   time.Time   // first day's start (UTC)
 	end     time.Time   // period end: start + Days days
@@ -263,6 +278,7 @@ type gen struct {
 	names       map[string]int      // place names used → count
 	idSeen      map[uint64]struct{} // first 17 digits of ID numbers
 	streetCum   []float64           // cumulative street weights (population)
+	travel      *travel             // the timetable and the travellers
 }
 
 // Generate generates a city from cfg using the region table regions (nil:
@@ -304,6 +320,7 @@ func generateCity(cfg Config, regions *region.Table, measures bool) (*City, erro
 		return nil, err
 	}
 	g := &gen{cfg: cfg, kinds: ks, r: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x9e3779b97f4a7c15)),
+		tr:          rand.New(rand.NewPCG(uint64(cfg.Seed), 0x2545f4914f6cdd1d)),
 		placeStreet: map[string]int{}, names: map[string]int{}, measures: measures}
 	if err := g.geography(regions); err != nil {
 		return nil, err
@@ -311,6 +328,7 @@ func generateCity(cfg Config, regions *region.Table, measures bool) (*City, erro
 	g.period()
 	g.city = &City{Config: cfg}
 	g.places()
+	g.travel = g.newTravel()
 	g.persons()
 	g.simulate()
 	return g.city, nil
@@ -462,6 +480,7 @@ func (g *gen) places() {
 		g.byKind[k] = append(g.byKind[k], idx)
 		g.byKindCty[k][co] = append(g.byKindCty[k][co], idx)
 	}
+	g.addServiceAreas()
 	sum = 0
 	for i, k := range g.kinds {
 		if k.visitW > 0 && len(g.byKind[i]) > 0 {
@@ -826,23 +845,31 @@ func (g *gen) simulate() {
 			}
 			g.addResult(p, at, pos)
 		}
+		tv := g.travel
+		tv.plan(e, ctl, d)
 		buf = buf[:0]
 		for p := range n {
 			firstOf[p] = int32(len(buf))
 			if int(e.isolated[p]) <= d {
 				continue
 			}
-			if e.infDay[p] >= 0 && !e.asym[p] && int(e.onsetDay[p]) == d {
+			// A traveller's routine is drawn as if at home (the draws of
+			// everyone else stay as they were), then cut to the hours in
+			// the city.
+			if e.infDay[p] >= 0 && !e.asym[p] && int(e.onsetDay[p]) == d && !tv.travelling(p) {
 				buf = g.seekCare(buf, e, p, d)
 				continue
 			}
 			buf = g.routine(buf, p, d)
+			buf = tv.cut(buf, firstOf[p], p)
 		}
 		firstOf[n] = int32(len(buf))
 		if g.measures {
 			buf = ctl.restrict(d, buf, firstOf)
 		}
-		g.transmit(e, d, buf, firstOf)
+		trips := tv.trips(d)
+		g.transmit(e, d, buf, firstOf, trips)
+		c.Trips = append(c.Trips, trips...)
 		ctl.record(d, buf, firstOf)
 
 		// Append the day's visits sorted by start (a counting sort on seconds).
@@ -972,9 +999,9 @@ func (g *gen) venueKind(age int, t int32) int {
 	return k
 }
 
-// transmit spreads the infection on day d: co-presence at places, then
-// households in the evening.
-func (g *gen) transmit(e *epi, d int, buf []cv, firstOf []int32) {
+// transmit spreads the infection on day d: co-presence at places, on board
+// the day's trips, then households in the evening.
+func (g *gen) transmit(e *epi, d int, buf []cv, firstOf []int32, trips []Trip) {
 	c := g.city
 	n0 := len(c.Infections)
 	infectious := func(q int) bool { return int(e.infDay[q]) < d && d-int(e.infDay[q]) <= infectiousDays }
@@ -1041,6 +1068,7 @@ func (g *gen) transmit(e *epi, d int, buf []cv, firstOf []int32) {
 			}
 		}
 	}
+	g.transmitOnBoard(e, d, trips, func(q int) bool { return e.infDay[q] >= 0 && infectious(q) })
 	for i := 0; i < n0; i++ {
 		q := c.Infections[i].Person
 		if !infectious(q) {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -120,8 +121,8 @@ func Cases(results []Result, infections []Infection, isolateBy time.Time) ([]Cas
 }
 
 // Contacts returns the close and secondary contacts of the cases over the
-// city's visits, ordered by degree, then person. The rules (DESIGN.md §5),
-// with visits as intervals [At, Until) in whole seconds:
+// city's visits and trips, ordered by degree, then person. The rules
+// (DESIGN.md §5), with visits as intervals [At, Until) in whole seconds:
 //
 //   - A close contact has a visit to the same place as a case's visit
 //     clipped to the case's infectious window, overlapping it by at least
@@ -131,14 +132,21 @@ func Cases(results []Result, infections []Infection, isolateBy time.Time) ([]Cas
 //     contact's visit clipped to [the start of the close contact's first
 //     exposure, +∞): nobody is quarantined.
 //   - Cases are never contacts; close contacts are never secondary ones.
+//   - A trip's section is a place, of the trip's mode as its kind, as on the
+//     node (docs/decisions.md D31): a train's carriage, a flight's row, a
+//     whole coach, keyed by the trip's Trip and the section. Each passenger
+//     visits their section over the trip's [From, To). A flight's row is
+//     also co-located with the rows of the same trip within the national
+//     ruleset's flight_rows (3) of it.
 //
 // It returns an error if a place has a kind the national ruleset does not
-// know, or a visit names a person or place that is not in the city.
+// know, a visit or passenger names a person or place that is not in the
+// city, or a trip is malformed (mode, interval, carriage or row).
 //
 // How: the visits are sorted by place, then start; each source visit (a
 // case's or a close contact's, clipped) looks only at the visits of its
-// place that start between its start + min_overlap − the longest visit
-// there, and its end − min_overlap.
+// place (and of the places near it) that start between its start +
+// min_overlap − the longest visit there, and its end − min_overlap.
 func Contacts(c *City, cases []Case) ([]Contact, error) {
 	rs, err := nationalRuleset()
 	if err != nil {
@@ -163,8 +171,15 @@ func Contacts(c *City, cases []Case) ([]Contact, error) {
 			return nil, fmt.Errorf("sim: case of person %d, not in the city", cs.Person)
 		}
 	}
-	x := newVisitIndex(c)
-	tr := &truthTracer{x: x, minOv: minOv, excluded: make([]bool, n), best: make([]exposure, n)}
+	ts, err := tripSections(c, flightRowsNear())
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range ts.kinds {
+		minOv = append(minOv, max(1, int64((rs.PlaceKinds[k].MinOverlap+time.Second-1)/time.Second)))
+	}
+	x := newVisitIndex(c, ts)
+	tr := &truthTracer{x: x, minOv: minOv, near: ts.near, excluded: make([]bool, n), best: make([]exposure, n)}
 	for _, cs := range cases {
 		tr.excluded[cs.Person] = true
 	}
@@ -205,6 +220,82 @@ func secOrMax(t time.Time) int64 {
 	return t.Unix()
 }
 
+// sections are the sections of a city's trips as places of their own,
+// numbered after the city's places, and the passengers' visits to them.
+type sections struct {
+	kinds  []string  // by section: its kind, the trip's mode
+	near   [][]int32 // by place (the city's and the sections): the sections near it
+	visits []Visit   // Place: len(City.Places) + section
+}
+
+// tripSections makes the sections of the city's trips: one per trip
+// (Trip.Trip) and carriage, row or coach, as the node keys them ("05",
+// "12", ""). On a flight, rows within near of each other are near.
+func tripSections(c *City, near int) (*sections, error) {
+	np, n := len(c.Places), len(c.Persons)
+	ts := &sections{}
+	type key struct{ trip, section string }
+	index := map[key]int{}
+	rows := map[string][]int{} // flight → its row sections
+	var flights []string       // in order of appearance
+	var secRow []int           // by section: the row of a flight's
+	for ti, t := range c.Trips {
+		if !t.To.After(t.From) {
+			return nil, fmt.Errorf("sim: trip %d (%s) ends at %v, not after its start %v", ti, t.Trip, t.To, t.From)
+		}
+		for pi, p := range t.Passengers {
+			if p.Person < 0 || p.Person >= n {
+				return nil, fmt.Errorf("sim: trip %d (%s): passenger %d is person %d, not in the city", ti, t.Trip, pi, p.Person)
+			}
+			var sec string
+			switch t.Mode {
+			case ModeTrain:
+				if p.Carriage < 1 || p.Carriage > 30 {
+					return nil, fmt.Errorf("sim: trip %d (%s): passenger %d is in carriage %d, want 1 to 30", ti, t.Trip, pi, p.Carriage)
+				}
+				sec = fmt.Sprintf("%02d", p.Carriage)
+			case ModeFlight:
+				if p.Row < 1 || p.Row > 120 {
+					return nil, fmt.Errorf("sim: trip %d (%s): passenger %d is in row %d, want 1 to 120", ti, t.Trip, pi, p.Row)
+				}
+				sec = strconv.Itoa(p.Row)
+			case ModeBus:
+			default:
+				return nil, fmt.Errorf("sim: trip %d (%s) has mode %q, not train, flight or bus", ti, t.Trip, t.Mode)
+			}
+			k := key{t.Trip, sec}
+			s, ok := index[k]
+			if !ok {
+				s = len(ts.kinds)
+				index[k] = s
+				ts.kinds = append(ts.kinds, t.Mode)
+				secRow = append(secRow, p.Row)
+				if t.Mode == ModeFlight {
+					if len(rows[t.Trip]) == 0 {
+						flights = append(flights, t.Trip)
+					}
+					rows[t.Trip] = append(rows[t.Trip], s)
+				}
+			}
+			ts.visits = append(ts.visits, Visit{Person: p.Person, Place: np + s, At: t.From, Until: t.To})
+		}
+	}
+	ts.near = make([][]int32, np+len(ts.kinds))
+	if near > 0 {
+		for _, f := range flights {
+			secs := rows[f]
+			for _, a := range secs {
+				for _, b := range secs {
+					if d := secRow[a] - secRow[b]; a != b && d <= near && -d <= near {
+						ts.near[np+a] = append(ts.near[np+a], int32(np+b))
+					}
+				}
+			}
+		}
+	}
+	return ts, nil
+}
+
 // visitIndex holds a city's visits in seconds, by place (sorted by start)
 // and by person.
 type visitIndex struct {
@@ -219,18 +310,24 @@ type visitIndex struct {
 	byPerson  []int32
 }
 
-func newVisitIndex(c *City) *visitIndex {
-	nv := len(c.Visits)
-	x := &visitIndex{at: make([]int64, nv), until: make([]int64, nv), person: make([]int32, nv), place: make([]int32, nv),
-		maxDur: make([]int64, len(c.Places))}
-	for i, v := range c.Visits {
-		x.at[i], x.until[i] = v.At.Unix(), v.Until.Unix()
-		x.person[i], x.place[i] = int32(v.Person), int32(v.Place)
-		x.maxDur[v.Place] = max(x.maxDur[v.Place], x.until[i]-x.at[i])
+// newVisitIndex indexes the city's visits, then the visits of the trips'
+// sections ts.
+func newVisitIndex(c *City, ts *sections) *visitIndex {
+	nv := len(c.Visits) + len(ts.visits)
+	np := len(c.Places) + len(ts.kinds)
+	x := &visitIndex{at: make([]int64, 0, nv), until: make([]int64, 0, nv), person: make([]int32, 0, nv), place: make([]int32, 0, nv),
+		maxDur: make([]int64, np)}
+	for _, vs := range [][]Visit{c.Visits, ts.visits} {
+		for _, v := range vs {
+			at, until := v.At.Unix(), v.Until.Unix()
+			x.at, x.until = append(x.at, at), append(x.until, until)
+			x.person, x.place = append(x.person, int32(v.Person)), append(x.place, int32(v.Place))
+			x.maxDur[v.Place] = max(x.maxDur[v.Place], until-at)
+		}
 	}
-	x.placeOff, x.byPlace = group(x.place, len(c.Places))
+	x.placeOff, x.byPlace = group(x.place, np)
 	x.personOff, x.byPerson = group(x.person, len(c.Persons))
-	for p := range c.Places {
+	for p := range np {
 		seg := x.byPlace[x.placeOff[p]:x.placeOff[p+1]]
 		slices.SortStableFunc(seg, func(a, b int32) int { return cmp.Compare(x.at[a], x.at[b]) })
 	}
@@ -277,7 +374,8 @@ type exposure struct {
 
 type truthTracer struct {
 	x        *visitIndex
-	minOv    []int64
+	minOv    []int64   // by place
+	near     [][]int32 // by place: the places whose visitors are co-located with its visitors too
 	excluded []bool
 	best     []exposure
 }
@@ -298,37 +396,48 @@ func (t *truthTracer) sources(srcs []source, person int, from, to int64, root in
 // sweep finds the persons not excluded that are exposed by srcs, records
 // their first exposure in t.best, and returns them in order.
 func (t *truthTracer) sweep(srcs []source) []int32 {
-	x := t.x
 	for i := range t.best {
 		t.best[i] = exposure{root: -1}
 	}
 	var found []int32
 	for _, s := range srcs {
-		m := t.minOv[s.place]
-		segLo, segHi := int(x.placeOff[s.place]), int(x.placeOff[s.place+1])
-		starts := x.placeAt[segLo:segHi]
-		// A visit overlapping [lo, hi) by m starts in [lo+m-maxDur, hi-m].
-		first := sort.Search(len(starts), func(i int) bool { return starts[i] >= s.lo+m-x.maxDur[s.place] })
-		for j := segLo + first; j < segHi && x.placeAt[j] <= s.hi-m; j++ {
-			v := x.byPlace[j]
-			p := x.person[v]
-			if t.excluded[p] || p == s.visitor {
-				continue
-			}
-			from := max(s.lo, x.at[v])
-			if min(s.hi, x.until[v])-from < m {
-				continue
-			}
-			b := &t.best[p]
-			switch {
-			case b.root < 0:
-				found = append(found, p)
-			case from > b.from || from == b.from && (s.place > b.place || s.place == b.place && s.root >= b.root):
-				continue
-			}
-			*b = exposure{from: from, place: s.place, root: s.root}
+		found = t.sweepPlace(found, s, s.place)
+		for _, pl := range t.near[s.place] {
+			found = t.sweepPlace(found, s, pl)
 		}
 	}
 	slices.Sort(found)
+	return found
+}
+
+// sweepPlace records the exposures by s of the visitors of place pl (s's
+// place or one near it), appending the persons exposed for the first time
+// to found.
+func (t *truthTracer) sweepPlace(found []int32, s source, pl int32) []int32 {
+	x := t.x
+	m := t.minOv[pl]
+	segLo, segHi := int(x.placeOff[pl]), int(x.placeOff[pl+1])
+	starts := x.placeAt[segLo:segHi]
+	// A visit overlapping [lo, hi) by m starts in [lo+m-maxDur, hi-m].
+	first := sort.Search(len(starts), func(i int) bool { return starts[i] >= s.lo+m-x.maxDur[pl] })
+	for j := segLo + first; j < segHi && x.placeAt[j] <= s.hi-m; j++ {
+		v := x.byPlace[j]
+		p := x.person[v]
+		if t.excluded[p] || p == s.visitor {
+			continue
+		}
+		from := max(s.lo, x.at[v])
+		if min(s.hi, x.until[v])-from < m {
+			continue
+		}
+		b := &t.best[p]
+		switch {
+		case b.root < 0:
+			found = append(found, p)
+		case from > b.from || from == b.from && (pl > b.place || pl == b.place && s.root >= b.root):
+			continue
+		}
+		*b = exposure{from: from, place: pl, root: s.root}
+	}
 	return found
 }

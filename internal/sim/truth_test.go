@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -158,6 +159,114 @@ func TestContactsHandMade(t *testing.T) {
 	}
 }
 
+// trip is a trip of the mode from..to with the passengers.
+func trip(id, mode string, from, to time.Time, ps ...Passenger) Trip {
+	return Trip{Trip: id, Mode: mode, From: from, To: to, Passengers: ps}
+}
+
+// TestContactsTrips: a trip's section is a place, as on the node: the same
+// carriage, rows within 3 on a flight, the whole coach; a coach's stop at a
+// service area is a visit like any other.
+func TestContactsTrips(t *testing.T) {
+	day3 := hm(3, 0, 0)
+	tests := []struct {
+		name  string
+		n     int
+		kinds []string
+		cases []Case
+		trips []Trip
+		vs    []Visit
+		want  []Contact
+	}{
+		{
+			name: "same carriage close, other carriage and other train not", n: 5,
+			cases: []Case{window(0, hm(0, 0, 0), day3)},
+			trips: []Trip{
+				trip("G1234 2022-06-10", ModeTrain, hm(0, 10, 0), hm(0, 13, 0),
+					Passenger{Person: 0, Carriage: 5, Seat: "07F"},
+					Passenger{Person: 1, Carriage: 5, Seat: "18A"}, // same carriage: close
+					Passenger{Person: 2, Carriage: 6, Seat: "07F"}, // next carriage: not
+				),
+				trip("G1236 2022-06-10", ModeTrain, hm(0, 10, 0), hm(0, 13, 0),
+					Passenger{Person: 3, Carriage: 5, Seat: "07F"}), // another train: not
+				trip("G1234 2022-06-11", ModeTrain, hm(1, 10, 0), hm(1, 13, 0),
+					Passenger{Person: 1, Carriage: 5, Seat: "01A"},
+					Passenger{Person: 4, Carriage: 5, Seat: "01B"}), // with the close contact the next day: secondary
+			},
+			want: []Contact{
+				{Person: 1, Degree: 1, SourceCase: 0, First: hm(0, 10, 0)},
+				{Person: 4, Degree: 2, SourceCase: 0, First: hm(1, 10, 0)},
+			},
+		},
+		{
+			name: "flight rows within 3", n: 6,
+			cases: []Case{window(0, hm(0, 0, 0), day3)},
+			trips: []Trip{trip("CA1234 2022-06-10", ModeFlight, hm(0, 8, 0), hm(0, 10, 30),
+				Passenger{Person: 0, Row: 12, Seat: "12C"},
+				Passenger{Person: 1, Row: 15, Seat: "15A"}, // 3 rows behind: close
+				Passenger{Person: 2, Row: 16, Seat: "16F"}, // 4 rows: not close; a row from 1: secondary
+				Passenger{Person: 3, Row: 9, Seat: "9D"},   // 3 rows ahead: close
+				Passenger{Person: 4, Row: 8, Seat: "8A"},   // 4 rows: secondary through 3
+				Passenger{Person: 5, Row: 20, Seat: "20B"}, // 5 rows from 1, 8 from the case: nothing
+			)},
+			want: []Contact{
+				{Person: 1, Degree: 1, SourceCase: 0, First: hm(0, 8, 0)},
+				{Person: 3, Degree: 1, SourceCase: 0, First: hm(0, 8, 0)},
+				{Person: 2, Degree: 2, SourceCase: 0, First: hm(0, 8, 0)},
+				{Person: 4, Degree: 2, SourceCase: 0, First: hm(0, 8, 0)},
+			},
+		},
+		{
+			name: "a coach and its stop at a service area", n: 6, kinds: []string{"highway_service"}, // min_overlap 10m
+			cases: []Case{window(0, hm(0, 0, 0), day3)},
+			trips: []Trip{
+				trip("粤A12345 2022-06-10", ModeBus, hm(0, 10, 0), hm(0, 13, 0),
+					Passenger{Person: 0, Seat: "1"}, Passenger{Person: 1, Seat: "50"}), // the whole coach: close
+				trip("粤A54321 2022-06-10", ModeBus, hm(0, 10, 30), hm(0, 14, 0), Passenger{Person: 2, Seat: "3"}),
+			},
+			vs: []Visit{
+				v(0, 0, hm(0, 11, 0), hm(0, 11, 25)), // the stop
+				v(1, 0, hm(0, 11, 0), hm(0, 11, 25)),
+				v(2, 0, hm(0, 11, 15), hm(0, 11, 40)), // another coach's passenger, 10m with the case: close
+				v(3, 0, hm(0, 11, 20), hm(0, 11, 35)), // 5m with the case and 1, 15m with 2: secondary
+				v(4, 0, hm(0, 11, 31), hm(0, 11, 50)), // 9m with 2: not
+			},
+			want: []Contact{
+				{Person: 1, Degree: 1, SourceCase: 0, First: hm(0, 10, 0)},
+				{Person: 2, Degree: 1, SourceCase: 0, First: hm(0, 11, 15)},
+				{Person: 3, Degree: 2, SourceCase: 0, First: hm(0, 11, 20)},
+			},
+		},
+		{
+			name: "a trip clipped to the infectious window", n: 4,
+			cases: []Case{window(0, hm(0, 0, 0), hm(0, 10, 15)), window(1, hm(0, 12, 50), day3)},
+			trips: []Trip{
+				trip("G1234 2022-06-10", ModeTrain, hm(0, 10, 0), hm(0, 13, 0),
+					Passenger{Person: 0, Carriage: 1, Seat: "01A"}, Passenger{Person: 2, Carriage: 1, Seat: "01B"}), // 15m: close
+				trip("G1238 2022-06-10", ModeTrain, hm(0, 10, 0), hm(0, 13, 0),
+					Passenger{Person: 1, Carriage: 1, Seat: "01A"}, Passenger{Person: 3, Carriage: 1, Seat: "01B"}), // 10m: not
+			},
+			want: []Contact{{Person: 2, Degree: 1, SourceCase: 0, First: hm(0, 10, 0)}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := handCity(tt.n, tt.kinds, tt.vs...)
+			c.Trips = tt.trips
+			got, err := Contacts(c, tt.cases)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("contacts (-want +got):\n%s", diff)
+			}
+			if want := naiveContacts(t, c, tt.cases); len(want) != len(got) {
+				t.Errorf("the naive search finds %v", want)
+			}
+		})
+	}
+}
+
 func TestContactsErrors(t *testing.T) {
 	c := handCity(2, []string{"spaceport"}, v(0, 0, hm(0, 1, 0), hm(0, 2, 0)))
 	if _, err := Contacts(c, nil); err == nil {
@@ -166,6 +275,19 @@ func TestContactsErrors(t *testing.T) {
 	c = handCity(2, []string{"restaurant"}, v(2, 0, hm(0, 1, 0), hm(0, 2, 0)))
 	if _, err := Contacts(c, nil); err == nil {
 		t.Error("a visit of a person not in the city: got no error")
+	}
+	for _, tr := range []Trip{
+		trip("X1 2022-06-10", "ship", hm(0, 1, 0), hm(0, 2, 0), Passenger{Person: 0}),
+		trip("G1 2022-06-10", ModeTrain, hm(0, 1, 0), hm(0, 2, 0), Passenger{Person: 0}), // no carriage
+		trip("CA1 2022-06-10", ModeFlight, hm(0, 1, 0), hm(0, 2, 0), Passenger{Person: 0, Row: 121}),
+		trip("G1 2022-06-10", ModeTrain, hm(0, 1, 0), hm(0, 2, 0), Passenger{Person: 2, Carriage: 1}),
+		trip("G1 2022-06-10", ModeTrain, hm(0, 2, 0), hm(0, 1, 0), Passenger{Person: 0, Carriage: 1}),
+	} {
+		c := handCity(2, nil)
+		c.Trips = []Trip{tr}
+		if _, err := Contacts(c, nil); err == nil {
+			t.Errorf("trip %+v: got no error", tr)
+		}
 	}
 }
 
@@ -202,18 +324,57 @@ func TestCases(t *testing.T) {
 }
 
 // naiveContacts is Contacts the slow way: every source against every visit
-// of its place.
+// co-located with it (the same place; on a trip, the same trip and section,
+// or flight rows within 3).
 func naiveContacts(t *testing.T, c *City, cases []Case) map[int]int {
 	t.Helper()
-	minOv := func(place int) int64 {
-		rs, _ := nationalRuleset()
-		return max(1, int64(math.Ceil(rs.PlaceKinds[c.Places[place].Kind].MinOverlap.Seconds())))
+	rs, _ := nationalRuleset()
+	minOv := func(kind string) int64 { return max(1, int64(math.Ceil(rs.PlaceKinds[kind].MinOverlap.Seconds()))) }
+	// nv is a visit to a place (trip "") or a trip's section.
+	type nv struct {
+		person, place  int
+		trip, mode     string
+		carriage, row  int
+		at, until, min int64
 	}
-	byPlace := map[int][]Visit{}
-	byPerson := map[int][]Visit{}
+	var all []nv
 	for _, x := range c.Visits {
-		byPlace[x.Place] = append(byPlace[x.Place], x)
-		byPerson[x.Person] = append(byPerson[x.Person], x)
+		all = append(all, nv{person: x.Person, place: x.Place, at: x.At.Unix(), until: x.Until.Unix(), min: minOv(c.Places[x.Place].Kind)})
+	}
+	for _, tr := range c.Trips {
+		for _, p := range tr.Passengers {
+			all = append(all, nv{person: p.Person, place: -1, trip: tr.Trip, mode: tr.Mode, carriage: p.Carriage, row: p.Row,
+				at: tr.From.Unix(), until: tr.To.Unix(), min: minOv(tr.Mode)})
+		}
+	}
+	// key is where a visit is: a place, or a trip's carriage, row or coach.
+	key := func(x nv, row int) string {
+		switch {
+		case x.trip == "":
+			return fmt.Sprint("place ", x.place)
+		case x.mode == ModeTrain:
+			return fmt.Sprint(x.trip, " carriage ", x.carriage)
+		case x.mode == ModeFlight:
+			return fmt.Sprint(x.trip, " row ", row)
+		}
+		return x.trip
+	}
+	// colocated lists the keys of the visits co-located with x.
+	colocated := func(x nv) []string {
+		if x.mode != ModeFlight {
+			return []string{key(x, 0)}
+		}
+		var out []string
+		for r := x.row - 3; r <= x.row+3; r++ {
+			out = append(out, key(x, r))
+		}
+		return out
+	}
+	byPerson := map[int][]nv{}
+	byKey := map[string][]nv{}
+	for _, x := range all {
+		byPerson[x.person] = append(byPerson[x.person], x)
+		byKey[key(x, x.row)] = append(byKey[key(x, x.row)], x)
 	}
 	degree := map[int]int{}
 	excluded := map[int]bool{}
@@ -221,20 +382,21 @@ func naiveContacts(t *testing.T, c *City, cases []Case) map[int]int {
 		excluded[cs.Person] = true
 	}
 	type src struct {
-		place  int
+		v      nv
 		lo, hi int64
 	}
 	exposed := func(srcs []src) map[int]int64 {
 		first := map[int]int64{}
 		for _, s := range srcs {
-			m := minOv(s.place)
-			for _, w := range byPlace[s.place] {
-				lo, hi := max(s.lo, w.At.Unix()), min(s.hi, w.Until.Unix())
-				if excluded[w.Person] || hi-lo < m {
-					continue
-				}
-				if f, ok := first[w.Person]; !ok || lo < f {
-					first[w.Person] = lo
+			for _, k := range colocated(s.v) {
+				for _, w := range byKey[k] {
+					lo, hi := max(s.lo, w.at), min(s.hi, w.until)
+					if excluded[w.person] || w.person == s.v.person || hi-lo < w.min {
+						continue
+					}
+					if f, ok := first[w.person]; !ok || lo < f {
+						first[w.person] = lo
+					}
 				}
 			}
 		}
@@ -243,7 +405,7 @@ func naiveContacts(t *testing.T, c *City, cases []Case) map[int]int {
 	var srcs []src
 	for _, cs := range cases {
 		for _, x := range byPerson[cs.Person] {
-			srcs = append(srcs, src{x.Place, max(x.At.Unix(), cs.From.Unix()), min(x.Until.Unix(), cs.Until.Unix())})
+			srcs = append(srcs, src{x, max(x.at, cs.From.Unix()), min(x.until, cs.Until.Unix())})
 		}
 	}
 	close1 := exposed(srcs)
@@ -254,7 +416,7 @@ func naiveContacts(t *testing.T, c *City, cases []Case) map[int]int {
 	srcs = srcs[:0]
 	for p, f := range close1 {
 		for _, x := range byPerson[p] {
-			srcs = append(srcs, src{x.Place, max(x.At.Unix(), f), x.Until.Unix()})
+			srcs = append(srcs, src{x, max(x.at, f), x.until})
 		}
 	}
 	for p := range exposed(srcs) {

@@ -144,7 +144,7 @@ type bars struct {
 func newBars(w io.Writer) *bars { return &bars{w: w} }
 
 var phaseNames = map[string]string{"persons": "enrol persons", "places": "register places", "visits": "record visits",
-	"results": "upload lab results", "risk-areas": "declare risk areas"}
+	"results": "upload lab results", "risk-areas": "declare risk areas", "trips": "record passenger lists"}
 
 func (b *bars) progress(phase string, done, total int) {
 	b.mu.Lock()

@@ -40,16 +40,22 @@ const simUsage = `usage:
   healthcode sim [--persons N] [--days D] [--seed S] [--end YYYY-MM-DD] --out DIR
   healthcode sim [--persons N] [--days D] [--seed S] [--end YYYY-MM-DD] --target URL --token T [--rate R] [--concurrency C] [--timeout D] [--out DIR]
   healthcode sim --check --target URL --token T --truth DIR [--json]
+  healthcode sim --load --target http://127.0.0.1:PORT --token T [--rate R] [--duration D] [--mix ...] [--json]
 
 --out writes the city as files for 'healthcode import' with its ground truth
 (truth/); --target feeds it to a running node through the API (both may be
 given: the files are written first). --check opens a case for every positive
 person of DIR, traces them on the node and scores the contacts found against
-DIR's ground truth.
+DIR's ground truth. --load holds a fixed mix of requests at a fixed rate
+against a node on this machine and reports rates, latencies, errors and the
+node's memory growth ('healthcode sim --load -h' for its flags).
 
 flags:`
 
 func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if wantsLoad(args) {
+		return runLoad(ctx, args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), simUsage)
@@ -70,8 +76,12 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.BoolVar(&sc.Check, "check", false, "score the node's tracing against the ground truth of --truth")
 	fs.StringVar(&sc.Truth, "truth", "", "with --check: a directory written by --out and loaded into the node")
 	fs.BoolVar(&sc.JSON, "json", false, "with --check: print the scores as a JSON object")
+	load := fs.Bool("load", false, "hold a request mix at a fixed rate against --target ('healthcode sim --load -h')")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
+	}
+	if *load { // from HEALTHCODE_LOAD
+		return runLoad(ctx, args, stdout, stderr)
 	}
 	if sc.Timeout < 0 {
 		return usageError{"--timeout must not be negative"}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -65,15 +66,18 @@ func BenchmarkTracePeers(b *testing.B) {
 		}
 	})
 
+	// Tables of this process only: runs at the same time on one PostgreSQL
+	// server must not drop each other's.
+	prefix := fmt.Sprintf("tracepeer_bench_%d", os.Getpid())
 	open := []struct {
 		name string
 		open func() (*tracepeer.DB, error)
 	}{
-		{"postgres", func() (*tracepeer.DB, error) { return tracepeer.OpenPostgres(ctx, pgDSN(), "tracepeer_bench") }},
+		{"postgres", func() (*tracepeer.DB, error) { return tracepeer.OpenPostgres(ctx, pgDSN(), prefix) }},
 		{"sqlite", func() (*tracepeer.DB, error) {
-			return tracepeer.OpenSQLite(ctx, filepath.Join(b.TempDir(), "trace.db"), "tracepeer_bench")
+			return tracepeer.OpenSQLite(ctx, filepath.Join(b.TempDir(), "trace.db"), prefix)
 		}},
-		{"duckdb", func() (*tracepeer.DB, error) { return tracepeer.OpenDuckDB(ctx, "tracepeer_bench") }},
+		{"duckdb", func() (*tracepeer.DB, error) { return tracepeer.OpenDuckDB(ctx, prefix) }},
 	}
 	for i, p := range open {
 		b.Run(p.name, func(b *testing.B) {

@@ -12,12 +12,12 @@ import (
 
 // pgSettings are the session settings of the PostgreSQL peer: memory for
 // the index builds and for the hash tables of the secondary trace (the
-// defaults, 64 MB and 4 MB, make them spill to disk), and no JIT, which
-// costs more than it saves on queries of milliseconds.
+// defaults, 64 MB and 4 MB, make them spill to disk). JIT stays on (the
+// default): the close contacts cost too little to be compiled, and it made
+// the secondary ones 1.4× as fast.
 var pgSettings = []string{
 	"SET maintenance_work_mem = '1GB'",
 	"SET work_mem = '256MB'",
-	"SET jit = off",
 }
 
 // pgDialect has covering indexes: the trace reads them only (index-only

@@ -186,10 +186,11 @@ func TestPeersAgree(t *testing.T) {
 		t.Fatalf("edges: close contacts %v, secondary %v; want [2 4 6 12], [3 7 10 11 13]", c, s)
 	}
 
+	prefix := fmt.Sprintf("tracepeer_test_%d", os.Getpid()) // runs at the same time do not share tables
 	open := map[string]func() (*tracepeer.DB, error){
-		"postgres": func() (*tracepeer.DB, error) { return tracepeer.OpenPostgres(ctx, pgDSN(), "tracepeer_test") },
+		"postgres": func() (*tracepeer.DB, error) { return tracepeer.OpenPostgres(ctx, pgDSN(), prefix) },
 		"sqlite": func() (*tracepeer.DB, error) {
-			return tracepeer.OpenSQLite(ctx, filepath.Join(t.TempDir(), "trace.db"), "tracepeer_test")
+			return tracepeer.OpenSQLite(ctx, filepath.Join(t.TempDir(), "trace.db"), prefix)
 		},
 	}
 	for name, open := range open {

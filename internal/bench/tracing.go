@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -70,12 +71,13 @@ func (r *runner) tracing(ctx context.Context) error {
 		return nil
 	}
 	fastest := 0.0
+	prefix := fmt.Sprintf("hcbench_%d", os.Getpid()) // concurrent runs do not share tables
 	for _, open := range []func() (*tracepeer.DB, error){
-		func() (*tracepeer.DB, error) { return tracepeer.OpenPostgres(ctx, r.cfg.PG, "hcbench_") },
+		func() (*tracepeer.DB, error) { return tracepeer.OpenPostgres(ctx, r.cfg.PG, prefix) },
 		func() (*tracepeer.DB, error) {
-			return tracepeer.OpenSQLite(ctx, filepath.Join(r.tmp, "tracepeer.db"), "hcbench_")
+			return tracepeer.OpenSQLite(ctx, filepath.Join(r.tmp, "tracepeer.db"), prefix)
 		},
-		func() (*tracepeer.DB, error) { return tracepeer.OpenDuckDB(ctx, "hcbench_") },
+		func() (*tracepeer.DB, error) { return tracepeer.OpenDuckDB(ctx, prefix) },
 	} {
 		if ctx.Err() != nil {
 			return ctx.Err()

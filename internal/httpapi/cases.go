@@ -569,31 +569,32 @@ func (s *Server) traceCases(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	contacts, err := s.n.Trace(b.Cases, b.Depth)
+	tr, err := s.n.Trace(b.Cases, b.Depth)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	res := map[string]any{}
 	if b.Record == nil || *b.Record {
-		n, err := s.n.RecordContacts(r.Context(), c.Actor(), contacts)
+		n, err := s.n.RecordContacts(r.Context(), c.Actor(), tr)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		res["recorded"] = n
 	}
-	out := make([]contactJSON, len(contacts))
-	for i, ct := range contacts {
+	out := make([]contactJSON, len(tr.Contacts))
+	for i, ct := range tr.Contacts {
 		code, err := s.n.Code(ct.Person)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		cj := contactJSON{PersonID: health.PersonID(ct.Person), Degree: ct.Degree, Code: code.Colour.String(), Exposures: make([]exposureJSON, len(ct.Exposures))}
-		for k, e := range ct.Exposures {
-			ej := exposureJSON{PlaceID: health.PlaceID(e.Place), From: health.FormatTime(e.From), To: health.FormatTime(e.To),
-				SourceCase: e.SourceCase, Visit: health.EventID(e.Visit), Source: health.EventID(e.SourceVisit), Unverified: e.Unverified}
+		for k := range ct.Exposures {
+			e := &ct.Exposures[k]
+			ej := exposureJSON{PlaceID: health.PlaceID(e.Place), From: health.FormatTime(e.FromTime()), To: health.FormatTime(e.ToTime()),
+				SourceCase: tr.Case(e), Visit: health.EventID(e.Visit), Source: health.EventID(e.SourceVisit), Unverified: e.Unverified}
 			if e.Via != 0 {
 				ej.ViaPerson = health.PersonID(e.Via)
 			}

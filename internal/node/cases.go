@@ -427,12 +427,12 @@ func (n *Node) infectiousWindow(c *Case) (time.Time, time.Time) {
 // contacts of the given cases, per DESIGN.md §5, over scans, stops and
 // other visits in the index. A contact who is a case is quarantined from
 // their isolation on, a recorded close contact from the record on.
-func (n *Node) Trace(caseIDs []string, depth int) ([]trace.Contact, error) {
+func (n *Node) Trace(caseIDs []string, depth int) (trace.Result, error) {
 	if depth != 1 && depth != 2 {
-		return nil, health.Errorf(health.Invalid, "invalid_depth", "depth", "must be 1 (close contacts) or 2 (close and secondary)")
+		return trace.Result{}, health.Errorf(health.Invalid, "invalid_depth", "depth", "must be 1 (close contacts) or 2 (close and secondary)")
 	}
 	if len(caseIDs) == 0 || len(caseIDs) > 10000 {
-		return nil, health.Errorf(health.Invalid, "invalid_cases", "cases", "give 1 to 10000 case ids")
+		return trace.Result{}, health.Errorf(health.Invalid, "invalid_cases", "cases", "give 1 to 10000 case ids")
 	}
 	n.mu.RLock()
 	defer n.mu.RUnlock()
@@ -453,7 +453,7 @@ func (n *Node) Trace(caseIDs []string, depth int) ([]trace.Contact, error) {
 	for i, id := range caseIDs {
 		c, ok := n.cases[id]
 		if !ok {
-			return nil, health.Errorf(health.NotFound, "unknown_case", fmt.Sprintf("cases[%d]", i), "no case %s", id)
+			return trace.Result{}, health.Errorf(health.NotFound, "unknown_case", fmt.Sprintf("cases[%d]", i), "no case %s", id)
 		}
 		from, to := n.infectiousWindow(c)
 		seeds = append(seeds, trace.Seed{Person: c.Person, From: from, To: to, Case: c.ID})
@@ -465,7 +465,7 @@ func (n *Node) Trace(caseIDs []string, depth int) ([]trace.Contact, error) {
 		QuarantineAt: func(person uint32) time.Time { return isolated[person] },
 		Near:         n.nearPlaces(),
 	}
-	return n.visits.Trace(seeds, depth, p), nil
+	return trace.Result{Contacts: n.visits.Trace(seeds, depth, p), Seeds: seeds}, nil
 }
 
 // Cases returns every case, newest first (by opening), without their

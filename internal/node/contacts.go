@@ -75,30 +75,33 @@ type ackData struct {
 // contact already recorded for the same case with the same or a closer
 // degree and no later exposure is not recorded again. It returns how many
 // records were written.
-func (n *Node) RecordContacts(ctx context.Context, actor string, cs []trace.Contact) (int, error) {
+func (n *Node) RecordContacts(ctx context.Context, actor string, res trace.Result) (int, error) {
 	type rec struct {
 		person uint32
 		r      ContactRecord
 	}
 	var recs []rec
-	for _, c := range cs {
+	for _, c := range res.Contacts {
 		byCase := map[string]*ContactRecord{}
 		var order []string
-		for _, e := range c.Exposures {
-			r := byCase[e.SourceCase]
+		for k := range c.Exposures {
+			e := &c.Exposures[k]
+			cas := res.Case(e)
+			from, to := e.FromTime(), e.ToTime()
+			r := byCase[cas]
 			if r == nil {
-				r = &ContactRecord{Case: e.SourceCase, Degree: c.Degree, First: e.From, Unverified: true}
-				byCase[e.SourceCase] = r
-				order = append(order, e.SourceCase)
+				r = &ContactRecord{Case: cas, Degree: c.Degree, First: from, Unverified: true}
+				byCase[cas] = r
+				order = append(order, cas)
 			}
 			r.AllExposures++
 			if len(r.Exposures) < maxExposures {
-				r.Exposures = append(r.Exposures, ContactExposure{Place: e.Place, From: e.From.UTC(), To: e.To.UTC(), Via: e.Via,
+				r.Exposures = append(r.Exposures, ContactExposure{Place: e.Place, From: from, To: to, Via: e.Via,
 					Visit: e.Visit, SourceVisit: e.SourceVisit, Unverified: e.Unverified})
 			}
-			r.First = minTime(r.First, e.From)
-			if e.To.After(r.Last) {
-				r.Last = e.To
+			r.First = minTime(r.First, from)
+			if to.After(r.Last) {
+				r.Last = to
 			}
 			r.Unverified = r.Unverified && e.Unverified
 		}

@@ -114,7 +114,8 @@ func newWorld(t *testing.T) *world {
 
 func TestTraceGroundTruth(t *testing.T) {
 	w := newWorld(t)
-	cs := must(w.n.Trace([]string{w.caseA, w.caseB}, 2))
+	res := must(w.n.Trace([]string{w.caseA, w.caseB}, 2))
+	cs := res.Contacts
 	got := map[uint32]int{}
 	for _, c := range cs {
 		got[c.Person] = c.Degree
@@ -135,11 +136,11 @@ func TestTraceGroundTruth(t *testing.T) {
 		switch c.Person {
 		case w.p[10]:
 			pl := must(w.n.Place(c.Exposures[0].Place))
-			if pl.Kind != "flight" || pl.Section != "15" || c.Exposures[0].SourceCase != w.caseA {
-				t.Errorf("p10 exposure at %+v (source %s), want row 15 of the flight from case A", pl, c.Exposures[0].SourceCase)
+			if pl.Kind != "flight" || pl.Section != "15" || res.Case(&c.Exposures[0]) != w.caseA {
+				t.Errorf("p10 exposure at %+v (source %s), want row 15 of the flight from case A", pl, res.Case(&c.Exposures[0]))
 			}
 		case w.p[13]:
-			if e := c.Exposures[0]; e.Via != w.p[3] || e.Place != w.o1 || e.SourceCase != w.caseA {
+			if e := c.Exposures[0]; e.Via != w.p[3] || e.Place != w.o1 || res.Case(&e) != w.caseA {
 				t.Errorf("p13 exposure %+v, want at O1 via p3 from case A", e)
 			}
 		case w.p[6]:
@@ -150,8 +151,8 @@ func TestTraceGroundTruth(t *testing.T) {
 	}
 	// Depth 1 has the close contacts only.
 	close1 := must(w.n.Trace([]string{w.caseA, w.caseB}, 1))
-	if len(close1) != 4 {
-		t.Errorf("depth 1: %d contacts, want 4", len(close1))
+	if len(close1.Contacts) != 4 {
+		t.Errorf("depth 1: %d contacts, want 4", len(close1.Contacts))
 	}
 }
 
@@ -161,8 +162,8 @@ func TestContactsColourCodesAndRefer(t *testing.T) {
 	cs := must(n.Trace([]string{w.caseA}, 2))
 	written := must(n.RecordContacts(ctx, "staff:li@440106", cs))
 	// Close: p3, p6, p8, p10 and case B's p2 (B is not a seed here); secondary: p13.
-	if written != len(cs) || written != 6 {
-		t.Fatalf("recorded %d contact records for %d contacts, want 6", written, len(cs))
+	if written != len(cs.Contacts) || written != 6 {
+		t.Fatalf("recorded %d contact records for %d contacts, want 6", written, len(cs.Contacts))
 	}
 	if again := must(n.RecordContacts(ctx, "staff:li@440106", cs)); again != 0 {
 		t.Errorf("recording the same trace again wrote %d records, want 0", again)
@@ -319,9 +320,9 @@ func TestInvestigationSurvivesRestart(t *testing.T) {
 	}
 }
 
-func contactsOf(cs []trace.Contact) []uint32 {
+func contactsOf(res trace.Result) []uint32 {
 	var out []uint32
-	for _, c := range cs {
+	for _, c := range res.Contacts {
 		out = append(out, c.Person*4+uint32(c.Degree))
 	}
 	return out
@@ -415,7 +416,7 @@ func TestRecordedCloseContactIsQuarantined(t *testing.T) {
 			{Person: w.p[7], PlaceCode: code, At: t0.Add(time.Hour), Until: t0.Add(2 * time.Hour), Trusted: true},
 		}))
 		secondary := false
-		for _, c := range must(n.Trace([]string{w.caseA}, 2)) {
+		for _, c := range must(n.Trace([]string{w.caseA}, 2)).Contacts {
 			secondary = secondary || c.Person == w.p[7] && c.Degree == 2
 		}
 		if secondary == record {

@@ -21,16 +21,32 @@ type Seed struct {
 	Case     string // the case id, carried into exposures
 }
 
-// Exposure is one overlap that makes a contact.
+// Exposure is one overlap that makes a contact. It holds no pointers and
+// times as seconds (health.Sec): a large trace builds millions of them.
 type Exposure struct {
 	Place       uint32
-	From, To    time.Time // the overlap of the two visits (clipped to the source's window)
-	SourceCase  string    // the case at the root of the chain
-	Via         uint32    // 0 for a close contact; the close contact for a secondary one
-	Visit       uint64    // the contact's visit event
-	SourceVisit uint64    // the case's (or close contact's) visit event
-	Unverified  bool      // either visit is unverified presence
+	From, To    uint32 // the overlap of the two visits (clipped to the source's window), health.Sec seconds
+	Seed        uint32 // the seed at the root of the chain: an index into the seeds given to Trace (the first with its Case)
+	Via         uint32 // 0 for a close contact; the close contact for a secondary one
+	Visit       uint64 // the contact's visit event
+	SourceVisit uint64 // the case's (or close contact's) visit event
+	Unverified  bool   // either visit is unverified presence
 }
+
+// FromTime is From as a time.
+func (e *Exposure) FromTime() time.Time { return health.FromSec(e.From) }
+
+// ToTime is To as a time.
+func (e *Exposure) ToTime() time.Time { return health.FromSec(e.To) }
+
+// Result is a trace's contacts with the seeds their exposures index.
+type Result struct {
+	Contacts []Contact
+	Seeds    []Seed
+}
+
+// Case returns the case at the root of e's chain.
+func (r *Result) Case(e *Exposure) string { return r.Seeds[e.Seed].Case }
 
 // Contact is a person found by tracing.
 type Contact struct {
@@ -61,11 +77,12 @@ type Params struct {
 //   - A secondary contact has a visit overlapping, by the same rule, a close
 //     contact's visit clipped to [the close contact's earliest exposure
 //     start, QuarantineAt(close contact)). Its exposures carry the
-//     SourceCase of the close contact's first exposure.
+//     Seed of the close contact's first exposure.
 //   - Seeds are never contacts, and close contacts are never secondary
 //     ones. A contact lists every qualifying exposure (identical exposures,
 //     e.g. from duplicated seeds, once), ordered by From, Place,
-//     SourceVisit, then Visit, SourceCase and Via.
+//     SourceVisit, then Visit, the seed's Case and Via. An exposure's Seed
+//     is the first of the seeds with the Case of its root.
 //   - Withdrawn visits take no part; unverified ones do, and mark their
 //     exposures Unverified.
 //
@@ -87,15 +104,30 @@ func (x *Index) Trace(seeds []Seed, depth int, p Params) []Contact {
 
 	// Deduplicate the seeds; seeds are never contacts.
 	var seen map[Seed]bool
+	var firstOf map[string]int
 	if len(seeds) > 32 {
 		seen = make(map[Seed]bool, len(seeds))
 	}
-	for _, s := range seeds {
+	for i, s := range seeds {
 		if seen != nil && !seen[s] || seen == nil && !slices.Contains(t.seeds, s) {
 			t.seeds = append(t.seeds, s)
 			if seen != nil {
 				seen[s] = true
 			}
+			// The exposures name the first seed of the same case.
+			first, ok := i, false
+			if seen != nil {
+				if firstOf == nil {
+					firstOf = map[string]int{}
+				}
+				if first, ok = firstOf[s.Case]; !ok {
+					first = i
+					firstOf[s.Case] = i
+				}
+			} else if j := slices.IndexFunc(seeds[:i], func(o Seed) bool { return o.Case == s.Case }); j >= 0 {
+				first = j
+			}
+			t.seedIdx = append(t.seedIdx, uint32(first))
 		}
 		t.setClose(s.Person)
 	}
@@ -212,6 +244,7 @@ type tracer struct {
 	minOv     []uint32 // per place: min overlap in seconds + 1, 0 unknown
 	places    int      // the index's places (minOv may be longer)
 	seeds     []Seed
+	seedIdx   []uint32   // per seed: the first caller's seed of its case
 	contacts  []tcontact // close contacts, by person
 	quar      []uint32   // per close contact: quarantine, in seconds
 	srcs      []source   // the sources, by place
@@ -334,7 +367,7 @@ func (x *Index) putTracer(t *tracer) {
 	t.p = Params{}
 	t.x = nil
 	clear(t.seeds)
-	t.seeds, t.contacts = t.seeds[:0], t.contacts[:0]
+	t.seeds, t.seedIdx, t.contacts = t.seeds[:0], t.seedIdx[:0], t.contacts[:0]
 	for _, w := range t.ws {
 		w.srcs = w.srcs[:0]
 		for b := range w.buckets {
@@ -592,7 +625,7 @@ func (t *tracer) build(deg, skip int) []Contact {
 		total += hits[b]
 		off[b+1] = off[b]
 		if hits[b] > 0 {
-			t.bucketPersons(b, func(uint32) { off[b+1]++ })
+			off[b+1] += t.bucketCount(b)
 		}
 	}
 	out := make([]Contact, off[nb])
@@ -625,8 +658,10 @@ func (t *tracer) build(deg, skip int) []Contact {
 	return out
 }
 
-// bucketPersons calls fn with every person in bucket b with hits, in order.
-func (t *tracer) bucketPersons(b int, fn func(p uint32)) {
+// bucketWords calls fn with each word of the union of the workers' seen
+// bits over bucket b, masked to the bucket, and the number of its first
+// person.
+func (t *tracer) bucketWords(b int, fn func(word uint64, base uint32)) {
 	p0 := uint32(b) << t.shift
 	p1 := min(p0+1<<t.shift, uint32(len(t.closeBits)*64))
 	for i := p0 >> 6; i <= (p1-1)>>6; i++ {
@@ -641,11 +676,27 @@ func (t *tracer) bucketPersons(b int, fn func(p uint32)) {
 		if hi := p1 - i*64; hi < 64 {
 			word &= 1<<hi - 1
 		}
-		for word != 0 {
-			fn(i*64 + uint32(bits.TrailingZeros64(word)))
-			word &= word - 1
+		if word != 0 {
+			fn(word, i*64)
 		}
 	}
+}
+
+// bucketCount returns the number of persons in bucket b with hits.
+func (t *tracer) bucketCount(b int) int {
+	n := 0
+	t.bucketWords(b, func(word uint64, _ uint32) { n += bits.OnesCount64(word) })
+	return n
+}
+
+// bucketPersons calls fn with every person in bucket b with hits, in order.
+func (t *tracer) bucketPersons(b int, fn func(p uint32)) {
+	t.bucketWords(b, func(word uint64, base uint32) {
+		for word != 0 {
+			fn(base + uint32(bits.TrailingZeros64(word)))
+			word &= word - 1
+		}
+	})
 }
 
 // bucket builds the contacts of degree deg in bucket b (with n hits) into
@@ -717,18 +768,10 @@ func (w *worker) bucket(b, n, deg int, out []Contact, at int) {
 	}
 }
 
-// exposure fills e from h. It sets the fields one by one: assigning a whole
-// struct with pointers to the heap costs a typed copy (several times slower
-// here).
+// exposure fills e from h.
 func (t *tracer) exposure(e *Exposure, h *hit) {
 	x := t.x
 	s := &t.srcs[h.si]
-	e.Place = s.place
-	e.From = health.FromSec(h.from)
-	e.To = health.FromSec(h.to)
-	e.SourceCase = t.seeds[s.root].Case
-	e.Via = s.via
-	e.Visit = x.seqOf(h.meta >> 3)
-	e.SourceVisit = x.seqOf(s.meta >> 3)
-	e.Unverified = (h.meta|s.meta)&1 != 0
+	*e = Exposure{Place: s.place, From: h.from, To: h.to, Seed: t.seedIdx[s.root], Via: s.via,
+		Visit: x.seqOf(h.meta >> 3), SourceVisit: x.seqOf(s.meta >> 3), Unverified: (h.meta|s.meta)&1 != 0}
 }

@@ -87,45 +87,45 @@ func newScenario() *scenario {
 	return s
 }
 
-func (s *scenario) want(depth int) []Contact {
+func (s *scenario) want(depth int) []refContact {
 	m := time.Minute
-	e := func(place uint32, from, to time.Duration, cas string, via uint32, visit, src string, unverified bool) Exposure {
-		return Exposure{Place: place, From: t0.Add(from), To: t0.Add(to), SourceCase: cas, Via: via,
+	e := func(place uint32, from, to time.Duration, cas string, via uint32, visit, src string, unverified bool) refExposure {
+		return refExposure{Place: place, From: t0.Add(from), To: t0.Add(to), SourceCase: cas, Via: via,
 			Visit: s.seq[visit], SourceVisit: s.seq[src], Unverified: unverified}
 	}
-	out := []Contact{
-		{Person: 1, Degree: 1, Exposures: []Exposure{
+	out := []refContact{
+		{Person: 1, Degree: 1, Exposures: []refExposure{
 			e(1, 30*m, 90*m, "C1", 0, "p1@1", "c1@1", false),
 			e(5, 25*time.Hour, 25*time.Hour+20*m, "C2", 0, "p1@5", "c2@5", false),
 			e(5, 25*time.Hour, 25*time.Hour+20*m, "C1", 0, "p1@5", "c1@5", false),
 		}},
-		{Person: 3, Degree: 1, Exposures: []Exposure{e(1, 75*m, 90*m, "C1", 0, "p3@1", "c1@1", false)}},
-		{Person: 5, Degree: 1, Exposures: []Exposure{e(2, 3*time.Hour+10*m, h(3.25), "C1", 0, "p5@2", "c1@2", false)}},
-		{Person: 8, Degree: 1, Exposures: []Exposure{e(4, 10*m, 30*m, "C1", 0, "p8@4", "c1@4", false)}},
-		{Person: 9, Degree: 1, Exposures: []Exposure{
+		{Person: 3, Degree: 1, Exposures: []refExposure{e(1, 75*m, 90*m, "C1", 0, "p3@1", "c1@1", false)}},
+		{Person: 5, Degree: 1, Exposures: []refExposure{e(2, 3*time.Hour+10*m, h(3.25), "C1", 0, "p5@2", "c1@2", false)}},
+		{Person: 8, Degree: 1, Exposures: []refExposure{e(4, 10*m, 30*m, "C1", 0, "p8@4", "c1@4", false)}},
+		{Person: 9, Degree: 1, Exposures: []refExposure{
 			e(5, 25*time.Hour+30*m, 26*time.Hour, "C2", 0, "p9@5", "c2@5", false),
 			e(5, 25*time.Hour+30*m, 26*time.Hour, "C1", 0, "p9@5", "c1@5", false),
 		}},
-		{Person: 10, Degree: 1, Exposures: []Exposure{e(1, time.Hour, 90*m, "C1", 0, "p10@1", "c1@1", true)}},
+		{Person: 10, Degree: 1, Exposures: []refExposure{e(1, time.Hour, 90*m, "C1", 0, "p10@1", "c1@1", true)}},
 	}
 	if depth == 1 {
 		return out
 	}
 	return append(out,
-		Contact{Person: 2, Degree: 2, Exposures: []Exposure{
+		refContact{Person: 2, Degree: 2, Exposures: []refExposure{
 			e(1, 90*m, 2*time.Hour, "C1", 1, "p2@1", "p1@1", false),
 			e(1, 90*m, 2*time.Hour, "C1", 3, "p2@1", "p3@1", false),
 			e(1, 90*m, 2*time.Hour, "C1", 10, "p2@1", "p10@1", true),
 		}},
-		Contact{Person: 4, Degree: 2, Exposures: []Exposure{
+		refContact{Person: 4, Degree: 2, Exposures: []refExposure{
 			e(1, 75*m+time.Second, 2*time.Hour, "C1", 1, "p4@1", "p1@1", false),
 			e(1, 75*m+time.Second, 2*time.Hour, "C1", 3, "p4@1", "p3@1", false),
 			e(1, 75*m+time.Second, 2*time.Hour, "C1", 10, "p4@1", "p10@1", true),
 		}},
-		Contact{Person: 13, Degree: 2, Exposures: []Exposure{e(3, 10*time.Hour, 20*time.Hour, "C1", 1, "p13@3", "p1@3a", false)}},
-		Contact{Person: 15, Degree: 2, Exposures: []Exposure{e(4, 29*time.Hour+45*m, 30*time.Hour, "C1", 1, "p15@4", "p1@4b", false)}},
+		refContact{Person: 13, Degree: 2, Exposures: []refExposure{e(3, 10*time.Hour, 20*time.Hour, "C1", 1, "p13@3", "p1@3a", false)}},
+		refContact{Person: 15, Degree: 2, Exposures: []refExposure{e(4, 29*time.Hour+45*m, 30*time.Hour, "C1", 1, "p15@4", "p1@4b", false)}},
 		// p9's first exposure is from C2 (same start and place, lower seq).
-		Contact{Person: 17, Degree: 2, Exposures: []Exposure{e(2, 50*time.Hour+5*m, 50*time.Hour+15*m, "C2", 9, "p17@2", "p9@2", false)}},
+		refContact{Person: 17, Degree: 2, Exposures: []refExposure{e(2, 50*time.Hour+5*m, 50*time.Hour+15*m, "C2", 9, "p17@2", "p9@2", false)}},
 	)
 }
 
@@ -151,12 +151,12 @@ func TestTraceScenario(t *testing.T) {
 		for _, depth := range []int{1, 2} {
 			t.Run(fmt.Sprintf("%s/depth=%d", name, depth), func(t *testing.T) {
 				want := s.want(depth)
-				got := x.Trace(s.seeds, depth, s.params)
+				got := traced(x, s.seeds, depth, s.params)
 				if d := gocmp.Diff(want, got); d != "" {
 					t.Errorf("(-want +got):\n%s", d)
 				}
 				// Precision and recall over (person, degree, exposure).
-				key := func(cs []Contact) map[string]bool {
+				key := func(cs []refContact) map[string]bool {
 					m := map[string]bool{}
 					for _, c := range cs {
 						for _, e := range c.Exposures {
@@ -176,7 +176,7 @@ func TestTraceScenario(t *testing.T) {
 					t.Errorf("precision %.3f, recall %.3f", prec, rec)
 				}
 				// The same seeds given twice change nothing.
-				if d := gocmp.Diff(want, x.Trace(append(slices.Clone(s.seeds), s.seeds...), depth, s.params)); d != "" {
+				if d := gocmp.Diff(want, traced(x, append(slices.Clone(s.seeds), s.seeds...), depth, s.params)); d != "" {
 					t.Errorf("duplicated seeds (-want +got):\n%s", d)
 				}
 			})
@@ -198,9 +198,9 @@ func TestTraceWithdraw(t *testing.T) {
 			if x.Withdraw(s.seq["p8@4"]) || x.Withdraw(s.seq["p8@4"]+1) || x.Withdraw(1) || x.Withdraw(1<<40) {
 				t.Error("Withdraw of a withdrawn or unknown seq reported true")
 			}
-			want := slices.DeleteFunc(s.want(1), func(c Contact) bool { return c.Person == 8 || c.Person == 5 })
+			want := slices.DeleteFunc(s.want(1), func(c refContact) bool { return c.Person == 8 || c.Person == 5 })
 			check := func(stage string) {
-				if d := gocmp.Diff(want, x.Trace(s.seeds, 1, s.params)); d != "" {
+				if d := gocmp.Diff(want, traced(x, s.seeds, 1, s.params)); d != "" {
 					t.Errorf("%s (-want +got):\n%s", stage, d)
 				}
 				if x.Len() != len(s.visits)-2 {
@@ -226,7 +226,7 @@ func TestTraceWithdraw(t *testing.T) {
 
 // refTrace is the reference: the rules of Trace, spelt out in O(n²) over the
 // live visits, in time.Time arithmetic.
-func refTrace(vs []health.Visit, seeds []Seed, depth int, p Params) []Contact {
+func refTrace(vs []health.Visit, seeds []Seed, depth int, p Params) []refContact {
 	inf := time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
 	orInf := func(t time.Time) time.Time {
 		if t.IsZero() {
@@ -247,7 +247,7 @@ func refTrace(vs []health.Visit, seeds []Seed, depth int, p Params) []Contact {
 	for _, s := range seeds {
 		seed[s.Person] = true
 	}
-	exps := map[uint32][]Exposure{}
+	exps := map[uint32][]refExposure{}
 	degree := map[uint32]int{}
 	expose := func(src health.Visit, f, t time.Time, srcPerson uint32, cas string, via uint32, deg int, skip func(uint32) bool) {
 		for _, b := range vs {
@@ -259,16 +259,16 @@ func refTrace(vs []health.Visit, seeds []Seed, depth int, p Params) []Contact {
 				continue
 			}
 			degree[b.Person] = deg
-			exps[b.Person] = append(exps[b.Person], Exposure{Place: b.Place, From: of, To: ot, SourceCase: cas, Via: via,
+			exps[b.Person] = append(exps[b.Person], refExposure{Place: b.Place, From: of, To: ot, SourceCase: cas, Via: via,
 				Visit: b.Seq, SourceVisit: src.Seq, Unverified: src.Unverified || b.Unverified})
 		}
 	}
-	order := func(es []Exposure) []Exposure {
-		slices.SortFunc(es, func(a, b Exposure) int {
+	order := func(es []refExposure) []refExposure {
+		slices.SortFunc(es, func(a, b refExposure) int {
 			return cmp.Or(a.From.Compare(b.From), cmp.Compare(a.Place, b.Place), cmp.Compare(a.SourceVisit, b.SourceVisit),
 				cmp.Compare(a.Visit, b.Visit), strings.Compare(a.SourceCase, b.SourceCase), cmp.Compare(a.Via, b.Via), a.To.Compare(b.To))
 		})
-		return slices.CompactFunc(es, func(a, b Exposure) bool { return a == b })
+		return slices.CompactFunc(es, func(a, b refExposure) bool { return a == b })
 	}
 	for _, s := range seeds {
 		for _, a := range vs {
@@ -300,7 +300,7 @@ func refTrace(vs []health.Visit, seeds []Seed, depth int, p Params) []Contact {
 			}
 		}
 	}
-	var out []Contact
+	var out []refContact
 	for _, deg := range []int{1, 2} {
 		var ps []uint32
 		for q, d := range degree {
@@ -310,16 +310,16 @@ func refTrace(vs []health.Visit, seeds []Seed, depth int, p Params) []Contact {
 		}
 		slices.Sort(ps)
 		for _, q := range ps {
-			out = append(out, Contact{Person: q, Degree: deg, Exposures: order(exps[q])})
+			out = append(out, refContact{Person: q, Degree: deg, Exposures: order(exps[q])})
 		}
 	}
 	return out
 }
 
 // diffContacts is gocmp.Diff, with a fast path for equal results.
-func diffContacts(want, got []Contact) string {
-	same := slices.EqualFunc(want, got, func(a, b Contact) bool {
-		return a.Person == b.Person && a.Degree == b.Degree && slices.EqualFunc(a.Exposures, b.Exposures, func(a, b Exposure) bool {
+func diffContacts(want, got []refContact) string {
+	same := slices.EqualFunc(want, got, func(a, b refContact) bool {
+		return a.Person == b.Person && a.Degree == b.Degree && slices.EqualFunc(a.Exposures, b.Exposures, func(a, b refExposure) bool {
 			return a.Place == b.Place && a.From.Equal(b.From) && a.To.Equal(b.To) && a.SourceCase == b.SourceCase &&
 				a.Via == b.Via && a.Visit == b.Visit && a.SourceVisit == b.SourceVisit && a.Unverified == b.Unverified
 		})
@@ -464,7 +464,7 @@ func TestTraceRandomized(t *testing.T) {
 			p := randomParams(rng, places, persons)
 			depth := 1 + rng.IntN(2)
 			want := refTrace(live, seeds, depth, p)
-			got := x.Trace(seeds, depth, p)
+			got := traced(x, seeds, depth, p)
 			if d := diffContacts(want, got); d != "" {
 				t.Fatalf("round %d.%d (depth %d, seeds %+v): (-want +got):\n%s", round, k, depth, seeds, d)
 			}
@@ -531,7 +531,7 @@ func TestCompactQueries(t *testing.T) {
 				}
 			}
 			seeds, p := randomSeeds(rng, persons), randomParams(rng, places, persons)
-			if d := diffContacts(plain.Trace(seeds, 2, p), x.Trace(seeds, 2, p)); d != "" {
+			if d := diffContacts(traced(plain, seeds, 2, p), traced(x, seeds, 2, p)); d != "" {
 				t.Fatalf("round %d %s: Trace differs from the uncompacted index (-want +got):\n%s", round, stage, d)
 			}
 		}
@@ -597,7 +597,7 @@ func TestTraceConcurrent(t *testing.T) {
 	type q struct {
 		seeds []Seed
 		p     Params
-		want  []Contact
+		want  []refContact
 	}
 	qs := make([]q, 8)
 	for i := range qs {
@@ -608,7 +608,7 @@ func TestTraceConcurrent(t *testing.T) {
 	for i := range qs {
 		wg.Go(func() {
 			for range 20 {
-				if d := diffContacts(qs[i].want, x.Trace(qs[i].seeds, 2, qs[i].p)); d != "" {
+				if d := diffContacts(qs[i].want, traced(x, qs[i].seeds, 2, qs[i].p)); d != "" {
 					t.Errorf("query %d (-want +got):\n%s", i, d)
 					return
 				}
@@ -621,16 +621,53 @@ func TestTraceConcurrent(t *testing.T) {
 func TestTraceEmpty(t *testing.T) {
 	x := New()
 	p := Params{MinOverlap: func(uint32) time.Duration { return time.Minute }}
-	if got := x.Trace([]Seed{{Person: 1, From: t0, To: t0.Add(time.Hour)}}, 2, p); got != nil {
+	if got := traced(x, []Seed{{Person: 1, From: t0, To: t0.Add(time.Hour)}}, 2, p); got != nil {
 		t.Errorf("empty index: %v", got)
 	}
 	x.Add(v(1, 1, 1, 0, time.Hour))
 	x.Add(v(2, 2, 1, 0, time.Hour))
-	if got := x.Trace(nil, 2, p); got != nil {
+	if got := traced(x, nil, 2, p); got != nil {
 		t.Errorf("no seeds: %v", got)
 	}
 	// A seed with no visits, one beyond every list, an empty window.
-	if got := x.Trace([]Seed{{Person: 7, From: t0, To: t0.Add(time.Hour)}, {Person: 1 << 30, From: t0}, {Person: 1, From: t0, To: t0}}, 2, p); got != nil {
+	if got := traced(x, []Seed{{Person: 7, From: t0, To: t0.Add(time.Hour)}, {Person: 1 << 30, From: t0}, {Person: 1, From: t0, To: t0}}, 2, p); got != nil {
 		t.Errorf("seeds without visits: %v", got)
 	}
+}
+
+// refExposure is an exposure as the tests write it: with times and the case.
+type refExposure struct {
+	Place       uint32
+	From, To    time.Time
+	SourceCase  string
+	Via         uint32
+	Visit       uint64
+	SourceVisit uint64
+	Unverified  bool
+}
+
+// refContact is a contact with refExposures.
+type refContact struct {
+	Person    uint32
+	Degree    int
+	Exposures []refExposure
+}
+
+// traced runs x.Trace and returns its contacts as refContacts (nil for none).
+func traced(x *Index, seeds []Seed, depth int, p Params) []refContact {
+	cs := x.Trace(seeds, depth, p)
+	if cs == nil {
+		return nil
+	}
+	r := Result{Contacts: cs, Seeds: seeds}
+	out := make([]refContact, len(cs))
+	for i, c := range cs {
+		out[i] = refContact{Person: c.Person, Degree: c.Degree, Exposures: make([]refExposure, len(c.Exposures))}
+		for k := range c.Exposures {
+			e := &c.Exposures[k]
+			out[i].Exposures[k] = refExposure{Place: e.Place, From: e.FromTime(), To: e.ToTime(), SourceCase: r.Case(e), Via: e.Via,
+				Visit: e.Visit, SourceVisit: e.SourceVisit, Unverified: e.Unverified}
+		}
+	}
+	return out
 }

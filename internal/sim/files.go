@@ -16,6 +16,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/uber/h3-go/v4"
+
 	"healthcode/internal/health"
 	"healthcode/internal/region"
 )
@@ -531,7 +533,9 @@ func ReadDir(dir string, opt ReadOptions, progress Progress) (*Dir, error) {
 			l.failf("lng", "%v is outside China (73 to 136)", lng)
 			return
 		}
-		c.Places = append(c.Places, Place{Name: name, Aliases: v.Aliases, Kind: kind, Region: reg, Lat: lat, Lng: lng})
+		// The files carry the API's body (no cell): a venue is at its cell's centre.
+		c.Places = append(c.Places, Place{Name: name, Aliases: v.Aliases, Kind: kind, Region: reg, Lat: lat, Lng: lng,
+			Cell: h3.LatLngToCell(h3.NewLatLng(lat, lng), VenueRes)})
 	})
 	if err != nil {
 		return nil, err

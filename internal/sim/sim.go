@@ -25,6 +25,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/uber/h3-go/v4"
+
 	"healthcode/internal/health"
 	"healthcode/internal/region"
 )
@@ -71,7 +73,17 @@ type Place struct {
 	Region  string // 9-digit street code
 	Lat     float64
 	Lng     float64
+	Cell    h3.Cell // the H3 cell (resolution VenueRes) whose centre is at Lat, Lng
 }
+
+// H3 placement: venues sit at the centres of resolution-VenueRes cells
+// (about 25 m across) inside resolution-areaRes cells (about 900 m across)
+// within areaK rings of their county's centre cell (about 15 km across).
+const (
+	VenueRes = 11
+	areaRes  = 8
+	areaK    = 8
+)
 
 // Visit is a person at a place over [At, Until).
 type Visit struct {
@@ -245,6 +257,23 @@ type county struct {
 	code, name, short string
 	streets           []int
 	lat, lng          float64
+	disk              []h3.Cell // the resolution-areaRes cells around the centre (on first use)
+}
+
+// venueCell draws a venue's cell in county co: a random resolution-VenueRes
+// child of a random cell in the disk around the county's centre.
+func (g *gen) venueCell(r *rand.Rand, co int) h3.Cell {
+	c := &g.counties[co]
+	if c.disk == nil {
+		c.disk = h3.GridDisk(h3.LatLngToCell(h3.NewLatLng(c.lat, c.lng), areaRes), areaK)
+		slices.Sort(c.disk) // GridDisk's order is not part of its contract
+	}
+	area := c.disk[r.IntN(len(c.disk))]
+	children := 1
+	for range VenueRes - areaRes {
+		children *= 7
+	}
+	return h3.ChildPosToCell(r.IntN(children), area, VenueRes)
 }
 
 // gen holds the generator's state.
@@ -469,10 +498,10 @@ func (g *gen) places() {
 		st := g.randomStreet()
 		co := g.streets[st].county
 		name, aliases := g.placeName(k, st)
-		lat := g.counties[co].lat + (g.r.Float64()*2-1)*0.06
-		lng := g.counties[co].lng + (g.r.Float64()*2-1)*0.06
+		cell := g.venueCell(g.r, co)
+		ll := h3.CellToLatLng(cell)
 		p := Place{Name: name, Aliases: aliases, Kind: g.kinds[k].name, Region: g.streets[st].code,
-			Lat: clamp(round6(lat), 3.5, 53.5), Lng: clamp(round6(lng), 73.5, 135)}
+			Lat: round6(ll.Lat), Lng: round6(ll.Lng), Cell: cell}
 		idx := int32(len(g.city.Places))
 		g.city.Places = append(g.city.Places, p)
 		g.placeKind = append(g.placeKind, int8(k))
@@ -492,8 +521,6 @@ func (g *gen) places() {
 }
 
 func round6(x float64) float64 { return math.Round(x*1e6) / 1e6 }
-
-func clamp(x, lo, hi float64) float64 { return max(lo, min(hi, x)) }
 
 var cnDigits = []string{"", "一", "二", "三", "四", "五", "六", "七", "八", "九", "十"}
 

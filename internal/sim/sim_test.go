@@ -18,6 +18,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/uber/h3-go/v4"
+
 	"healthcode/internal/health"
 	"healthcode/internal/region"
 )
@@ -1219,5 +1221,34 @@ func TestAreaBody(t *testing.T) {
 				t.Errorf("areaBody = %+v, %v; want %+v, %v", got, ok, tt.want, tt.wantOK)
 			}
 		})
+	}
+}
+
+// Venues sit at the centres of resolution-VenueRes H3 cells, each within the
+// disk of cells around its county's centre, and venues spread over many cells.
+func TestPlacesOnH3Cells(t *testing.T) {
+	c := generate(t, Config{Persons: 5000, Days: 2, Seed: 3, End: time.Date(2022, 6, 12, 0, 0, 0, 0, health.CST)})
+	byRegion := map[string][]Place{}
+	cells := map[h3.Cell]bool{}
+	for _, p := range c.Places {
+		if !p.Cell.IsValid() || p.Cell.Resolution() != VenueRes {
+			t.Fatalf("place %s: cell %v is not a valid resolution-%d cell", p.Name, p.Cell, VenueRes)
+		}
+		if got := h3.LatLngToCell(h3.NewLatLng(p.Lat, p.Lng), VenueRes); got != p.Cell {
+			t.Errorf("place %s at %.6f,%.6f is in cell %v, want its own cell %v", p.Name, p.Lat, p.Lng, got, p.Cell)
+		}
+		cells[p.Cell] = true
+		byRegion[p.Region[:6]] = append(byRegion[p.Region[:6]], p)
+	}
+	if len(cells) < len(c.Places)*9/10 {
+		t.Errorf("%d places on %d cells: venues are not spread", len(c.Places), len(cells))
+	}
+	// The disk of areaK rings of resolution-areaRes cells is under 20 km across.
+	for county, ps := range byRegion {
+		for _, p := range ps[1:] {
+			if d := h3.GreatCircleDistanceKm(h3.NewLatLng(ps[0].Lat, ps[0].Lng), h3.NewLatLng(p.Lat, p.Lng)); d > 20 {
+				t.Errorf("county %s: places %s and %s are %.1f km apart", county, ps[0].Name, p.Name, d)
+			}
+		}
 	}
 }

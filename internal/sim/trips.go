@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/uber/h3-go/v4"
+
 	"healthcode/internal/health"
 )
 
@@ -173,10 +175,10 @@ func (g *gen) addServiceAreas() {
 			name = hw + s.short + ordinal(n) + "服务区"
 		}
 		g.names[name]++
-		lat := g.counties[co].lat + (g.tr.Float64()*2-1)*0.06
-		lng := g.counties[co].lng + (g.tr.Float64()*2-1)*0.06
+		cell := g.venueCell(g.tr, co)
+		ll := h3.CellToLatLng(cell)
 		c.Places[i] = Place{Name: name, Aliases: []string{s.short + "服务区"}, Kind: g.kinds[kHighway].name, Region: s.code,
-			Lat: clamp(round6(lat), 3.5, 53.5), Lng: clamp(round6(lng), 73.5, 135)}
+			Lat: round6(ll.Lat), Lng: round6(ll.Lng), Cell: cell}
 		g.placeKind[i], g.placeSt[i] = kHighway, int32(st)
 		g.byKind[kHighway] = append(g.byKind[kHighway], int32(i))
 		g.byKindCty[kHighway][co] = append(g.byKindCty[kHighway][co], int32(i))

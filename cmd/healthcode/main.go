@@ -7,6 +7,8 @@
 //	healthcode sim     --check --target URL --token T --truth DIR [--json]
 //	healthcode import  DIR --target URL --token T
 //	healthcode keys    list|rotate|revoke|export --data DIR
+//	healthcode accounts add|list|suspend|reinstate|issue-key|revoke-key --data DIR
+//	healthcode audit   verify|head --data DIR [--head FILE]
 //	healthcode verify  --trust-list FILE PAYLOAD|IMAGE.png
 //	healthcode version
 package main
@@ -63,6 +65,8 @@ commands:
             into a running node (--target), or check a node's tracing (--check)
   import    load a directory written by 'sim --out' into a running node
   keys      list, rotate, revoke or export the node's signing keys (node stopped)
+  accounts  add, list, suspend staff accounts; issue API keys (node stopped)
+  audit     verify the tamper-evident audit log (audit verify), print its signed head (audit head)
   verify    verify a code token or a QR image offline against a trust list
   version   print the version
 
@@ -88,6 +92,10 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runImport(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return runKeys(ctx, args[1:], stdout, stderr)
+	case "accounts":
+		return runAccounts(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], stdout, stderr)
 	case "verify":
 		return runVerify(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":

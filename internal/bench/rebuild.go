@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"healthcode/internal/audit"
 	"healthcode/internal/health"
 	"healthcode/internal/identity"
 	"healthcode/internal/node"
@@ -50,14 +51,24 @@ func WriteLog(ctx context.Context, cfg node.Config, plan LogPlan, progress func(
 		ids    []sqlite.IdentityRow
 		done   int
 		batch  string
+		tree   audit.Tree // the log's audit hashes go with it, as the node writes them
+		hashes []byte
+		leaf   []byte
 	)
 	flush := func() error {
 		if len(events) == 0 {
 			return nil
 		}
-		if err := cfg.Store.Append(ctx, events, ids); err != nil {
+		next, first := tree, tree.Size()
+		var err error
+		if hashes, leaf, err = next.AppendEvents(events, hashes[:0], leaf); err != nil {
 			return err
 		}
+		ah := &sqlite.AuditHashes{First: uint64(first), N: len(events), Hashes: hashes}
+		if err := cfg.Store.Append(ctx, events, ids, func() (*sqlite.AuditHashes, error) { return ah, nil }); err != nil {
+			return err
+		}
+		tree = next
 		done += len(events)
 		if progress != nil {
 			progress(done)

@@ -215,3 +215,63 @@ type RiskArea struct {
 
 // Active reports whether the area is in force at t.
 func (a RiskArea) Active(t time.Time) bool { return !t.Before(a.From) && t.Before(a.Until) }
+
+// MaxOverrideDuration is the longest a manual code change may last
+// (invariant 2): its expiry is at most this long after the request.
+const MaxOverrideDuration = 14 * 24 * time.Hour
+
+// OverrideReason is one of the closed list of epidemic grounds on which an
+// official may request a manual code change (人工赋码, invariant 2), with
+// the colours the ground can justify.
+type OverrideReason struct {
+	Code    string            `json:"code"`
+	Title   map[string]string `json:"title"` // zh and en
+	Colours []Colour          `json:"-"`
+}
+
+// overrideReasons is the closed list; only the accessors below read it.
+var overrideReasons = [...]struct {
+	code, zh, en string
+	colours      []Colour
+}{
+	{"close_contact_by_phone", "电话流调确认的密切接触者", "Close contact confirmed by phone investigation", []Colour{Yellow, Red}},
+	{"household_of_case", "病例的共同居住者", "Lives in the same household as a case", []Colour{Yellow, Red}},
+	{"positive_awaiting_upload", "核酸阳性，结果待上传", "Positive result awaiting upload", []Colour{Red}},
+	{"inbound_traveller", "入境人员，隔离观察期", "Inbound traveller in quarantine", []Colour{Yellow, Red}},
+	{"risk_area_referral", "协查确认的中高风险区来返人员", "Arrival from a risk area, confirmed by a referral", []Colour{Yellow, Red}},
+	{"fever_clinic_visit", "发热门诊就诊，待核酸结果", "Fever clinic visit, test result pending", []Colour{Yellow}},
+}
+
+// OverrideReasons returns the closed list of grounds for a manual code
+// change, in a fixed order. The result is a fresh copy.
+func OverrideReasons() []OverrideReason {
+	out := make([]OverrideReason, len(overrideReasons))
+	for i, r := range overrideReasons {
+		out[i] = OverrideReason{Code: r.code, Title: map[string]string{"zh": r.zh, "en": r.en}, Colours: append([]Colour(nil), r.colours...)}
+	}
+	return out
+}
+
+// ParseOverrideReason returns the ground named by code, or an Invalid error
+// (code "invalid_reason") naming field that lists the accepted codes.
+func ParseOverrideReason(field, code string) (OverrideReason, error) {
+	all := OverrideReasons()
+	codes := make([]string, len(all))
+	for i, r := range all {
+		if r.Code == code {
+			return r, nil
+		}
+		codes[i] = r.Code
+	}
+	return OverrideReason{}, Errorf(Invalid, "invalid_reason", field, "%q is not one of the epidemic grounds %s", truncate(code, 40), strings.Join(codes, ", "))
+}
+
+// Allows reports whether the ground can justify colour c.
+func (r OverrideReason) Allows(c Colour) bool {
+	for _, x := range r.Colours {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}

@@ -42,6 +42,21 @@ type ContactItem struct {
 	Unverified   bool      // every exposure rests on unverified presence
 }
 
+// OverrideItem is a manual code change (人工赋码) applied to the person: a
+// request approved by a second official (and, if abuse detection held it,
+// released by an auditor), not revoked. The engine sees no other kind of
+// override: pending, held, refused and revoked ones never reach it.
+type OverrideItem struct {
+	Event           uint64 // the approval event
+	Request         uint64 // the request event
+	Cleared         uint64 // the auditor's release of a held request, or 0
+	Colour          Colour
+	Reason          string // the ground's code (OverrideReasons)
+	Until           time.Time
+	RequesterRegion string
+	ApproverRegion  string
+}
+
 // Evidence is everything the engine knows about one person: the inputs of
 // the pure function (evidence, ruleset, now) → code.
 type Evidence struct {
@@ -49,11 +64,12 @@ type Evidence struct {
 	Stays     []Stay
 	CityStays []CityStay
 	Contacts  []ContactItem
+	Overrides []OverrideItem
 }
 
 // Empty reports whether there is no evidence at all.
 func (ev *Evidence) Empty() bool {
-	return len(ev.Tests) == 0 && len(ev.Stays) == 0 && len(ev.CityStays) == 0 && len(ev.Contacts) == 0
+	return len(ev.Tests) == 0 && len(ev.Stays) == 0 && len(ev.CityStays) == 0 && len(ev.Contacts) == 0 && len(ev.Overrides) == 0
 }
 
 // Reason is one rule holding for one evidence item: the rule (id, version),
@@ -92,6 +108,7 @@ func (rs *Ruleset) Evaluate(ev *Evidence, now time.Time) (Code, error) {
 		"stays":      stayItems(ev.Stays),
 		"city_stays": cityItems(ev.CityStays),
 		"contacts":   contactItems(ev.Contacts),
+		"overrides":  overrideItems(ev.Overrides),
 	}
 	act := map[string]any{"params": rs.params}
 	for name, items := range lists {
@@ -161,6 +178,12 @@ func evidenceOf(each string, ev *Evidence, i int) []uint64 {
 		return []uint64{ev.CityStays[i].LastVisit, ev.CityStays[i].Area}
 	case "contacts":
 		return []uint64{ev.Contacts[i].Event}
+	case "overrides":
+		o := ev.Overrides[i]
+		if o.Cleared != 0 {
+			return []uint64{o.Event, o.Request, o.Cleared}
+		}
+		return []uint64{o.Event, o.Request}
 	}
 	return nil
 }
@@ -193,6 +216,15 @@ func contactItems(cs []ContactItem) []map[string]any {
 	out := make([]map[string]any, len(cs))
 	for i, c := range cs {
 		out[i] = map[string]any{"case": c.Case, "degree": int64(c.Degree), "last_exposure": c.LastExposure, "unverified": c.Unverified}
+	}
+	return out
+}
+
+func overrideItems(os []OverrideItem) []map[string]any {
+	out := make([]map[string]any, len(os))
+	for i, o := range os {
+		out[i] = map[string]any{"colour": o.Colour.String(), "reason": o.Reason, "until": o.Until,
+			"requester_region": o.RequesterRegion, "approver_region": o.ApproverRegion}
 	}
 	return out
 }

@@ -24,9 +24,10 @@ const (
 	Unprocessable             // well-formed but semantically refused (422)
 	Internal                  // a fault of the system (500)
 	Unavailable               // the node is shutting down or overloaded (503)
+	Throttled                 // too many attempts; retry later (429)
 )
 
-var kindNames = [...]string{"other", "invalid", "unauthorized", "permission", "not_found", "conflict", "unprocessable", "internal", "unavailable"}
+var kindNames = [...]string{"other", "invalid", "unauthorized", "permission", "not_found", "conflict", "unprocessable", "internal", "unavailable", "throttled"}
 
 // String returns the kind's stable machine name, used as the JSON error code
 // when no more specific code is given.

@@ -27,6 +27,28 @@ const (
 	EvStopsReviewed   EventKind = 14 // a reviewer approved or returned trajectory version Ref (Data: the decision)
 	EvCaseAssigned    EventKind = 15 // a case was assigned to an investigator of a region (Data: the assignment)
 	EvReferralAcked   EventKind = 16 // the contact's home region acknowledged referral Ref (a contact_traced event)
+	// Staff accounts (Region: the account's region, 0 for national; Data:
+	// the username and the change; credentials only as hashes or sealed,
+	// and never shown by the event API).
+	EvAccountCreated    EventKind = 17 // a staff account was created (Data: roles, region, password hash, sealed TOTP secret)
+	EvPasswordChanged   EventKind = 18 // an account's password was set (Data: the new hash); its sessions end
+	EvAccountSuspended  EventKind = 19 // an account was suspended (Data: reason); its sessions and keys stop working
+	EvAccountReinstated EventKind = 20 // a suspended account was reinstated (Data: reason)
+	EvAPIKeyIssued      EventKind = 21 // an API key was issued to an account (Data: key id, keyed hash of the secret, label)
+	EvAPIKeyRevoked     EventKind = 22 // an API key was revoked (Data: key id, reason)
+)
+
+// Manual code changes (人工赋码, invariant 2) and the abuse alerts raised on
+// them (D45). Ref of a decision or an alert is the request event; Region is
+// the acting official's region (Pack; 0 for national), for an alert the
+// region it is addressed to; Data holds the details.
+const (
+	EvOverrideRequested EventKind = 30 // an official requested a manual colour for persons (Aux: colour, Until: expiry; Data: persons, reason, evidence)
+	EvOverrideApproved  EventKind = 31 // a second official approved request Ref (Data: who, note)
+	EvOverrideRefused   EventKind = 32 // request Ref was refused (Aux 1: by an auditor; Data: who, note)
+	EvOverrideRevoked   EventKind = 33 // request Ref was withdrawn or revoked before its expiry (Data: who, note)
+	EvOverrideCleared   EventKind = 34 // an auditor released request Ref, held by abuse alerts (Data: who, note)
+	EvAbuseAlert        EventKind = 35 // abuse detection flagged request Ref to the level above (Data: check, counts, sample)
 )
 
 var eventKindNames = map[EventKind]string{
@@ -46,6 +68,20 @@ var eventKindNames = map[EventKind]string{
 	EvStopsReviewed:   "stops_reviewed",
 	EvCaseAssigned:    "case_assigned",
 	EvReferralAcked:   "referral_acknowledged",
+
+	EvAccountCreated:    "account_created",
+	EvPasswordChanged:   "password_changed",
+	EvAccountSuspended:  "account_suspended",
+	EvAccountReinstated: "account_reinstated",
+	EvAPIKeyIssued:      "api_key_issued",
+	EvAPIKeyRevoked:     "api_key_revoked",
+
+	EvOverrideRequested: "override_requested",
+	EvOverrideApproved:  "override_approved",
+	EvOverrideRefused:   "override_refused",
+	EvOverrideRevoked:   "override_revoked",
+	EvOverrideCleared:   "override_cleared",
+	EvAbuseAlert:        "abuse_alert",
 }
 
 // String returns the kind's stable name.

@@ -43,6 +43,11 @@ func test(seq uint64, r Result, at time.Time) TestResult {
 	return TestResult{Seq: seq, Lab: "lab1", SampleID: "S" + EventID(seq), Person: 7, SampledAt: at, Result: r}
 }
 
+func override(approval, request, cleared uint64, c Colour, until time.Time) OverrideItem {
+	return OverrideItem{Event: approval, Request: request, Cleared: cleared, Colour: c, Reason: "close_contact_by_phone",
+		Until: until, RequesterRegion: "440106", ApproverRegion: "440100"}
+}
+
 func stay(visit, area uint64, l RiskLevel, from, to time.Time) Stay {
 	return Stay{Visit: visit, Area: area, Place: 3, From: from, To: to, Level: l, Region: "110105"}
 }
@@ -387,6 +392,39 @@ func TestEvaluateNational(t *testing.T) {
 			wantNextEval: in(2 * day), // the city star, ago(5d)+7d
 			wantRules:    []string{"high-risk-stay", "positive-result", "medium-risk-stay", "risk-city-star"},
 		},
+		{
+			// An approved manual change holds until its expiry and cites
+			// the approval and the request.
+			name:         "override-red",
+			ev:           Evidence{Overrides: []OverrideItem{override(52, 51, 0, Red, in(3*day))}},
+			wantColour:   Red,
+			wantNextEval: in(3 * day),
+			wantRules:    []string{"manual-override-red"},
+		},
+		{
+			// Released by an auditor: the release is cited too.
+			name:         "override-yellow-cleared",
+			ev:           Evidence{Overrides: []OverrideItem{override(52, 51, 53, Yellow, in(day))}},
+			wantColour:   Yellow,
+			wantNextEval: in(day),
+			wantRules:    []string{"manual-override-yellow"},
+		},
+		{
+			name:       "override-expired",
+			ev:         Evidence{Overrides: []OverrideItem{override(52, 51, 0, Red, evalNow)}},
+			wantColour: Green,
+		},
+		{
+			// A yellow override does not hide a stronger reason.
+			name: "override-yellow-and-close-contact",
+			ev: Evidence{
+				Contacts:  []ContactItem{{Event: 41, Case: "GZ01-20220611-001", Degree: 1, LastExposure: ago(2 * day)}},
+				Overrides: []OverrideItem{override(52, 51, 0, Yellow, in(14*day))},
+			},
+			wantColour:   Red,
+			wantNextEval: in(5 * day),
+			wantRules:    []string{"close-contact", "close-contact-monitoring", "manual-override-yellow"},
+		},
 	}
 
 	for _, tc := range cases {
@@ -406,8 +444,8 @@ func TestEvaluateNational(t *testing.T) {
 			if !code.NextEval.Equal(tc.wantNextEval) {
 				t.Errorf("got NextEval %v, want %v", code.NextEval, tc.wantNextEval)
 			}
-			if code.Ruleset != "national" || code.RulesetVersion != 1 {
-				t.Errorf("got ruleset %s v%d, want national v1", code.Ruleset, code.RulesetVersion)
+			if code.Ruleset != "national" || code.RulesetVersion != 2 {
+				t.Errorf("got ruleset %s v%d, want national v2", code.Ruleset, code.RulesetVersion)
 			}
 			var gotRules []string
 			for _, r := range code.Reasons {
@@ -483,6 +521,11 @@ func TestEvaluateReasonDetails(t *testing.T) {
 				{City: "110100", LastVisit: 41, At: ago(day), Area: 31, Level: High, AreaUntil: in(10 * day)},
 			}},
 			want: []Reason{{Rule: "risk-city-star", RuleVersion: 1, Colour: Green, Star: true, Evidence: []uint64{41, 31}, Until: ago(day).Add(168 * hour)}},
+		},
+		{
+			name: "override",
+			ev:   Evidence{Overrides: []OverrideItem{override(52, 51, 0, Red, in(3*day))}},
+			want: []Reason{{Rule: "manual-override-red", RuleVersion: 1, Colour: Red, Evidence: []uint64{52, 51}, Until: in(3 * day)}},
 		},
 	}
 	for _, tc := range cases {

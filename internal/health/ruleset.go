@@ -85,7 +85,7 @@ type rulesetFile struct {
 
 // evidenceLists are the names a rule's `each` may take; all are visible to
 // every expression.
-var evidenceLists = []string{"tests", "stays", "city_stays", "contacts"}
+var evidenceLists = []string{"tests", "stays", "city_stays", "contacts", "overrides"}
 
 // farFuture stands for "not yet" in timestamp-valued functions.
 var farFuture = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
@@ -215,6 +215,7 @@ func celEnv() (*cel.Env, error) {
 		cel.Variable("stays", cel.ListType(cel.MapType(cel.StringType, cel.DynType))),
 		cel.Variable("city_stays", cel.ListType(cel.MapType(cel.StringType, cel.DynType))),
 		cel.Variable("contacts", cel.ListType(cel.MapType(cel.StringType, cel.DynType))),
+		cel.Variable("overrides", cel.ListType(cel.MapType(cel.StringType, cel.DynType))),
 		cel.Function("negatives_after",
 			cel.Overload("negatives_after_list_timestamp_duration",
 				[]*cel.Type{cel.ListType(cel.DynType), cel.TimestampType, cel.DurationType}, cel.IntType,

@@ -163,10 +163,10 @@ func TestNationalRuleset(t *testing.T) {
 	t.Parallel()
 
 	rs := mustNational(t)
-	if rs.ID != "national" || rs.Version != 1 {
-		t.Errorf("got ruleset %s v%d, want national v1", rs.ID, rs.Version)
+	if rs.ID != "national" || rs.Version != 2 {
+		t.Errorf("got ruleset %s v%d, want national v2", rs.ID, rs.Version)
 	}
-	if want := time.Date(2022, 6, 1, 0, 0, 0, 0, time.UTC); !rs.Published.Equal(want) {
+	if want := time.Date(2022, 6, 10, 0, 0, 0, 0, time.UTC); !rs.Published.Equal(want) {
 		t.Errorf("got Published %v, want %v", rs.Published, want)
 	}
 
@@ -191,6 +191,8 @@ func TestNationalRuleset(t *testing.T) {
 		{ID: "close-contact", Colour: "red", Each: "contacts", Version: 1, HasUntil: true},
 		{ID: "close-contact-monitoring", Colour: "yellow", Each: "contacts", Version: 1, HasUntil: true},
 		{ID: "secondary-contact", Colour: "yellow", Each: "contacts", Version: 1, HasUntil: true},
+		{ID: "manual-override-red", Colour: "red", Each: "overrides", Version: 1, HasUntil: true},
+		{ID: "manual-override-yellow", Colour: "yellow", Each: "overrides", Version: 1, HasUntil: true},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("national rules mismatch (-want +got):\n%s", diff)
@@ -249,7 +251,7 @@ func TestNationalRulesetSource(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ParseRuleset(NationalRulesetSource()): %v", err)
 	}
-	if len(again.Rules) != 8 {
-		t.Errorf("got %d rules, want 8", len(again.Rules))
+	if len(again.Rules) != 10 {
+		t.Errorf("got %d rules, want 10", len(again.Rules))
 	}
 }

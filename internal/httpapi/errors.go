@@ -22,6 +22,7 @@ var statusOf = map[health.Kind]int{
 	health.Unprocessable: http.StatusUnprocessableEntity,
 	health.Internal:      http.StatusInternalServerError,
 	health.Unavailable:   http.StatusServiceUnavailable,
+	health.Throttled:     http.StatusTooManyRequests,
 	health.Other:         http.StatusInternalServerError,
 }
 

@@ -26,6 +26,7 @@ import (
 	"healthcode/internal/identity"
 	"healthcode/internal/region"
 	"healthcode/internal/sqlite"
+	"healthcode/internal/staff"
 	"healthcode/internal/trace"
 )
 
@@ -48,10 +49,22 @@ type Config struct {
 	PaperTTL  time.Duration
 	Trust     []*codesign.TrustList
 
+	Staff staff.Config // staff logins: password hashing, sessions, lockout (accounts.go); zero: defaults
+
 	CodeTTL       time.Duration // how long a displayed code stays valid at most; default 24h
 	ClockSkew     time.Duration // how far in the future a visit or sample may be; default 5m
 	MaxGroup      int           // most events in one group commit; default 20000
 	QueueCapacity int           // write requests waiting; default 4096
+
+	Overrides OverrideConfig // manual code changes and abuse detection (overrides.go); zero: defaults
+
+	// AuditKey is the audit log's signing key, a note private key; default:
+	// the file audit.key beside the store, created at first start (D42).
+	AuditKey string
+	// NoAudit turns the audit log off. For benchmarks only: it measures
+	// what the log costs. Events written without it are hashed at the next
+	// start with it.
+	NoAudit bool
 }
 
 // Node is one running node. Create it with Open; call Run to start the
@@ -120,9 +133,15 @@ type Node struct {
 	codes *codeView
 	due   dueHeap // owned by the writer goroutine
 
+	acc *accounts // staff accounts, API keys, sessions (accounts.go)
+
 	lookbackDur, starWindow time.Duration // from the ruleset's params
 
 	sign *signing
+
+	ov *overrideState // manual code changes and abuse alerts (overrides.go, abuse.go); guarded by mu
+
+	audit *auditLog // the tamper-evident log (audit.go)
 
 	m metrics
 }
@@ -192,13 +211,20 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		codes:   newCodeView(),
 	}
 	n.lookbackDur, n.starWindow = windows(cfg.Ruleset)
+	n.cfg.Overrides, n.ov = cfg.Overrides.withDefaults(), newOverrideState()
 	var err error
 	if n.sign, err = newSigning(&n.cfg, cfg.Now()); err != nil {
+		return nil, err
+	}
+	if n.acc, err = newAccounts(cfg.Staff, cfg.Vault); err != nil {
 		return nil, err
 	}
 	n.m = newMetrics(cfg.Registry, n)
 	start := time.Now()
 	if err := n.rebuild(ctx); err != nil {
+		return nil, err
+	}
+	if n.audit, err = openAudit(ctx, n); err != nil {
 		return nil, err
 	}
 	n.visits.Compact()
@@ -234,6 +260,7 @@ func (n *Node) rebuild(ctx context.Context) error {
 	for p := range n.contacts {
 		affected[p] = struct{}{}
 	}
+	n.ov.addApplied(affected)
 	for i := range n.areas {
 		n.areaAffected(i, now, affected, false)
 	}
@@ -255,6 +282,7 @@ func (n *Node) apply(e *health.Event, affected map[uint32]struct{}) error {
 			return fmt.Errorf("person index %d out of order (next is %d)", e.Person, len(n.persons))
 		}
 		n.persons = append(n.persons, personView{home: e.Region})
+		n.ov.attrs.enrolled(e)
 		n.codes.ensure(e.Person)
 		n.codes.counts[health.Green].Add(1)
 		n.nPersons.Store(e.Person)
@@ -350,6 +378,14 @@ func (n *Node) apply(e *health.Event, affected map[uint32]struct{}) error {
 		}
 	case health.EvContactTraced, health.EvReferralAcked:
 		if err := n.applyContact(e, affected); err != nil {
+			return err
+		}
+	case health.EvOverrideRequested, health.EvOverrideApproved, health.EvOverrideRefused, health.EvOverrideRevoked, health.EvOverrideCleared, health.EvAbuseAlert:
+		if err := n.applyOverride(e, affected); err != nil {
+			return err
+		}
+	case health.EvAccountCreated, health.EvPasswordChanged, health.EvAccountSuspended, health.EvAccountReinstated, health.EvAPIKeyIssued, health.EvAPIKeyRevoked:
+		if err := n.applyAccount(e); err != nil {
 			return err
 		}
 	default:
@@ -506,7 +542,7 @@ func (n *Node) areaAffected(i int, now time.Time, out map[uint32]struct{}, incre
 // match: those containing a visited place (stays) and those related to a
 // visited city (stars).
 func (n *Node) evidence(p uint32, now time.Time) *health.Evidence {
-	ev := &health.Evidence{Tests: n.tests[p], Contacts: n.contactItems(p)}
+	ev := &health.Evidence{Tests: n.tests[p], Contacts: n.contactItems(p), Overrides: n.overrideItems(p, now)}
 	if len(n.areas) == 0 {
 		return ev
 	}

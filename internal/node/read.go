@@ -182,7 +182,7 @@ func (n *Node) Event(ctx context.Context, seq uint64) (health.Event, error) {
 	if errors.Is(err, sqlite.ErrNotFound) {
 		return e, health.Errorf(health.NotFound, "unknown_event", "event_id", "no event %s", health.EventID(seq))
 	}
-	return e, err
+	return redactCredentials(e), err
 }
 
 // Now returns the node's current time.

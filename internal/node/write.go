@@ -23,6 +23,7 @@ type group struct {
 	nextPlace  uint32
 	idHashes   map[[32]byte]uint32
 	samples    map[sampleKey]sampleState
+	audit      *auditJob // hashes the group's events as requests are prepared; nil until the first
 }
 
 func (g *group) add(e health.Event) uint64 {
@@ -101,12 +102,14 @@ func (n *Node) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			n.stopping.Store(true)
-			// Drain what was queued before the stop so no caller hangs.
+			// Drain what was queued before the stop so no caller hangs,
+			// then sign a head of the final log.
 			for {
 				select {
 				case req := <-n.writes:
 					n.commitGroup([]*writeReq{req})
 				default:
+					n.audit.stop(context.Background())
 					return nil
 				}
 			}
@@ -168,6 +171,7 @@ func (n *Node) commitGroup(reqs []*writeReq) {
 			continue
 		}
 		ok = append(ok, r)
+		g.audit = n.audit.hand(g.audit, g.events[mark:])
 		if r.solo || len(g.events) >= n.cfg.MaxGroup {
 			next = i + 1
 			break
@@ -183,7 +187,21 @@ func (n *Node) commitGroup(reqs []*writeReq) {
 	}
 	if len(g.events) > 0 {
 		start := time.Now()
-		if err := n.store.Append(context.Background(), g.events, g.ids); err != nil {
+		// The audit hashes of the group, computed meanwhile on a copy of
+		// the audit tree, are written in the events' transaction; the
+		// node's tree advances only once both are durable.
+		if g.audit == nil {
+			g.audit = n.audit.hand(nil, g.events) // every prepared request hands its events; this is a safety net
+		}
+		var hashes func() (*sqlite.AuditHashes, error)
+		if g.audit != nil {
+			hashes = g.audit.hashesFor
+		}
+		err := n.store.Append(context.Background(), g.events, g.ids, hashes)
+		if g.audit != nil {
+			g.audit.join() // whether or not Append asked for the hashes
+		}
+		if err != nil {
 			n.log.Error("group commit failed", "events", len(g.events), "err", err)
 			e := &health.Error{Kind: health.Unavailable, Code: "store_unavailable", Message: "the write could not be made durable; nothing was recorded", Err: err}
 			for _, r := range ok {
@@ -191,6 +209,7 @@ func (n *Node) commitGroup(reqs []*writeReq) {
 			}
 			return
 		}
+		n.audit.committed(context.Background(), g.audit)
 		n.m.commits.Observe(time.Since(start).Seconds())
 		n.m.groupSize.Observe(float64(len(g.events)))
 	}

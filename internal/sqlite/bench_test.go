@@ -60,7 +60,7 @@ func BenchmarkAppendVisits(b *testing.B) {
 				}
 				seq += per
 				b.StartTimer()
-				if err := db.Append(ctx, evs, nil); err != nil {
+				if err := db.Append(ctx, evs, nil, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -78,7 +78,7 @@ func writeVisits(b *testing.B, db *DB, layout string, n int) {
 	for first := 1; first <= n; first += 10000 {
 		evs := visitBatch(rng, uint64(first), min(10000, n-first+1), now)
 		if layout == "blocks" {
-			if err := db.Append(ctx, evs, nil); err != nil {
+			if err := db.Append(ctx, evs, nil, nil); err != nil {
 				b.Fatal(err)
 			}
 			continue

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -32,16 +33,22 @@ var migrations embed.FS
 //
 // The event log is two tables: events, one row per event, and visit_blocks,
 // one row per run of plain visits (see blocks.go). Every seq is in exactly
-// one of them; reads merge the two by seq.
+// one of them; reads merge the two by seq. The audit log's hashes and heads
+// are in audit_hashes and audit_heads (see audit.go).
 type DB struct {
-	w, r     *sql.DB
-	path     string
-	ins      map[int]*sql.Stmt // multi-row insert statements by row count
-	insBlock *sql.Stmt         // insert one visit block
-	taken    *sql.Stmt         // whether any seq in [?1, ?2] is already stored
-	evAt     *sql.Stmt         // reader: the events row of seq ?
-	blockAt  *sql.Stmt         // reader: the block that would hold seq ?
+	w, r      *sql.DB // w is nil for a store opened with OpenReadOnly
+	path      string
+	ins       map[int]*sql.Stmt // multi-row insert statements by row count
+	insBlock  *sql.Stmt         // insert one visit block
+	insAudit  *sql.Stmt         // insert one audit_hashes row
+	taken     *sql.Stmt         // whether any seq in [?1, ?2] is already stored
+	evAt      *sql.Stmt         // reader: the events row of seq ?
+	blockAt   *sql.Stmt         // reader: the block that would hold seq ?
+	auditHash *sql.Stmt         // reader: stored audit hash ?
 }
+
+// errReadOnly is returned by writes to a store opened with OpenReadOnly.
+var errReadOnly = errors.New("sqlite: the store is open read-only")
 
 // IdentityRow is a sealed identity to write beside its enrolment event.
 type IdentityRow struct {
@@ -84,20 +91,60 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: prepare insert: %w", err)
 	}
+	if db.insAudit, err = w.PrepareContext(ctx, insAuditSQL); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: prepare insert: %w", err)
+	}
 	if db.taken, err = w.PrepareContext(ctx, takenSQL); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: prepare insert: %w", err)
 	}
-	if db.evAt, err = r.PrepareContext(ctx, selectEvents+`WHERE seq = ?`); err != nil {
+	if err := db.prepareReads(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("sqlite: prepare read: %w", err)
-	}
-	if db.blockAt, err = r.PrepareContext(ctx, selectBlocks+`WHERE first_seq = (SELECT max(first_seq) FROM visit_blocks WHERE first_seq <= ?)`); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlite: prepare read: %w", err)
+		return nil, err
 	}
 	return db, nil
 }
+
+func (db *DB) prepareReads(ctx context.Context) error {
+	var err error
+	if db.evAt, err = db.r.PrepareContext(ctx, selectEvents+`WHERE seq = ?`); err != nil {
+		return fmt.Errorf("sqlite: prepare read: %w", err)
+	}
+	if db.blockAt, err = db.r.PrepareContext(ctx, selectBlocks+`WHERE first_seq = (SELECT max(first_seq) FROM visit_blocks WHERE first_seq <= ?)`); err != nil {
+		return fmt.Errorf("sqlite: prepare read: %w", err)
+	}
+	if db.auditHash, err = db.r.PrepareContext(ctx, auditHashSQL); err != nil {
+		return fmt.Errorf("sqlite: prepare read: %w", err)
+	}
+	return nil
+}
+
+// OpenReadOnly opens an existing store for reading only: no migrations, no
+// writer connection, the file opened read-only (mode=ro), so it can be read
+// beside a running node (WAL readers do not block the writer) or after it
+// stopped. It returns an error if the file does not exist or cannot be
+// read. Writes return an error.
+func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)&_pragma=query_only(1)&_pragma=temp_store(MEMORY)")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	db := &DB{r: r, path: path}
+	if err := db.prepareReads(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Path returns the store's file name, as given to Open. The node keeps its
+// other files (keys) in the same directory.
+func (db *DB) Path() string { return db.path }
 
 // takenSQL tells whether a seq in [?1, ?2] is stored. Blocks do not overlap,
 // so only the last block starting at or before ?2 can reach ?1.
@@ -123,12 +170,15 @@ func (db *DB) Close() error {
 	for _, st := range db.ins {
 		st.Close()
 	}
-	for _, st := range []*sql.Stmt{db.insBlock, db.taken, db.evAt, db.blockAt} {
+	for _, st := range []*sql.Stmt{db.insBlock, db.insAudit, db.taken, db.evAt, db.blockAt, db.auditHash} {
 		if st != nil {
 			st.Close()
 		}
 	}
-	err := db.w.Close()
+	var err error
+	if db.w != nil {
+		err = db.w.Close()
+	}
 	if e := db.r.Close(); err == nil {
 		err = e
 	}
@@ -187,11 +237,17 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 	return int(v.Int64), err
 }
 
+const lastSeqSQL = `SELECT max(coalesce((SELECT max(seq) FROM events), 0),
+		coalesce((SELECT first_seq + n - 1 FROM visit_blocks ORDER BY first_seq DESC LIMIT 1), 0))`
+
 // LastSeq returns the sequence number of the last event, or 0.
 func (db *DB) LastSeq(ctx context.Context) (uint64, error) {
 	var s int64
-	err := db.w.QueryRowContext(ctx, `SELECT max(coalesce((SELECT max(seq) FROM events), 0),
-		coalesce((SELECT first_seq + n - 1 FROM visit_blocks ORDER BY first_seq DESC LIMIT 1), 0))`).Scan(&s)
+	q := db.w
+	if q == nil {
+		q = db.r
+	}
+	err := q.QueryRowContext(ctx, lastSeqSQL).Scan(&s)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: last seq: %w", err)
 	}
@@ -212,12 +268,21 @@ func nz[T uint32 | uint64 | int64](v T) any {
 	return int64(v)
 }
 
-// Append writes events and identities in one transaction and returns after
-// the commit is durable. Events must carry their sequence numbers, unique
-// and not already stored (at most math.MaxInt64); they need not be in order.
-// Runs of plain visits are stored as visit blocks (see blocks.go), the other
-// events as events rows. On error nothing is written.
-func (db *DB) Append(ctx context.Context, events []health.Event, ids []IdentityRow) error {
+// Append writes events, identities and the events' audit hashes in one
+// transaction and returns after the commit is durable. Events must carry
+// their sequence numbers, unique and not already stored (at most
+// math.MaxInt64); they need not be in order. Runs of plain visits are
+// stored as visit blocks (see blocks.go), the other events as events rows.
+//
+// audit, if not nil, is called inside the transaction once the events and
+// identities are written, and returns their audit hashes (the caller may
+// compute them meanwhile, on another goroutine); the hashes must be those
+// of exactly these events and continue the stored ones (see AuditHashes).
+// An error from audit aborts the append. On error nothing is written.
+func (db *DB) Append(ctx context.Context, events []health.Event, ids []IdentityRow, audit func() (*AuditHashes, error)) error {
+	if db.w == nil {
+		return errReadOnly
+	}
 	ranges, err := seqRanges(events)
 	if err != nil {
 		return err
@@ -290,6 +355,18 @@ func (db *DB) Append(ctx context.Context, events []health.Event, ids []IdentityR
 			return fmt.Errorf("sqlite: append identity: %w", err)
 		}
 	}
+	if audit != nil {
+		h, err := audit()
+		if err != nil {
+			return fmt.Errorf("sqlite: append: audit hashes: %w", err)
+		}
+		if h.N != len(events) || len(ranges) != 1 || ranges[0][0] != h.First+1 {
+			return fmt.Errorf("sqlite: append: the audit hashes are not those of the %d events appended", len(events))
+		}
+		if err := db.insertAudit(ctx, tx, h); err != nil {
+			return err
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
@@ -343,14 +420,47 @@ func seqRanges(events []health.Event) ([][2]uint64, error) {
 // tables are the same snapshot. fn must not keep e or e.Data beyond the
 // call. It stops at fn's first error and returns it.
 func (db *DB) Scan(ctx context.Context, after uint64, fn func(e *health.Event) error) error {
+	s, err := db.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Scan(ctx, after, fn)
+}
+
+// Snapshot is a consistent view of the store: every read through it sees
+// the same committed state (one read transaction). Close it when done.
+type Snapshot struct {
+	tx *sql.Tx
+}
+
+// Snapshot starts a consistent read of the store.
+func (db *DB) Snapshot(ctx context.Context) (*Snapshot, error) {
+	tx, err := db.r.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: begin read: %w", err)
+	}
+	return &Snapshot{tx: tx}, nil
+}
+
+// Close ends the snapshot.
+func (s *Snapshot) Close() error { return s.tx.Rollback() }
+
+// LastSeq returns the sequence number of the snapshot's last event, or 0.
+func (s *Snapshot) LastSeq(ctx context.Context) (uint64, error) {
+	var n int64
+	if err := s.tx.QueryRowContext(ctx, lastSeqSQL).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: last seq: %w", err)
+	}
+	return uint64(n), nil
+}
+
+// Scan is DB.Scan on the snapshot.
+func (s *Snapshot) Scan(ctx context.Context, after uint64, fn func(e *health.Event) error) error {
 	if after >= math.MaxInt64 {
 		return nil
 	}
-	tx, err := db.r.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: read events: %w", err)
-	}
-	defer tx.Rollback()
+	tx := s.tx
 	evs, err := eventsOf(tx.QueryContext(ctx, selectEvents+`WHERE seq > ? ORDER BY seq`, int64(after)))
 	if err != nil {
 		return err

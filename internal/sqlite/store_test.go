@@ -43,7 +43,7 @@ func TestAppendScanRoundTrip(t *testing.T) {
 		}
 		want = append(want, e)
 	}
-	if err := db.Append(ctx, want, nil); err != nil {
+	if err := db.Append(ctx, want, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	var got []health.Event
@@ -79,11 +79,11 @@ func TestAppendScanRoundTrip(t *testing.T) {
 func TestAppendIsAtomic(t *testing.T) {
 	ctx := context.Background()
 	db := open(t, filepath.Join(t.TempDir(), "s.db"))
-	if err := db.Append(ctx, []health.Event{ev(1, health.EvVisit)}, nil); err != nil {
+	if err := db.Append(ctx, []health.Event{ev(1, health.EvVisit)}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Seq 2 is new, seq 1 collides: the whole append must fail and leave seq 2 out.
-	err := db.Append(ctx, []health.Event{ev(2, health.EvVisit), ev(1, health.EvVisit)}, nil)
+	err := db.Append(ctx, []health.Event{ev(2, health.EvVisit), ev(1, health.EvVisit)}, nil, nil)
 	if err == nil {
 		t.Fatal("append with a duplicate seq: got nil error")
 	}
@@ -94,11 +94,11 @@ func TestAppendIsAtomic(t *testing.T) {
 	}
 	// A duplicate ID hash fails the identity insert and the events with it.
 	id := IdentityRow{Person: 1, IDHash: [32]byte{1}, Sealed: []byte("x"), Created: time.Now()}
-	if err := db.Append(ctx, []health.Event{ev(2, health.EvPersonEnrolled)}, []IdentityRow{id}); err != nil {
+	if err := db.Append(ctx, []health.Event{ev(2, health.EvPersonEnrolled)}, []IdentityRow{id}, nil); err != nil {
 		t.Fatal(err)
 	}
 	id.Person = 2
-	if err := db.Append(ctx, []health.Event{ev(3, health.EvPersonEnrolled)}, []IdentityRow{id}); err == nil {
+	if err := db.Append(ctx, []health.Event{ev(3, health.EvPersonEnrolled)}, []IdentityRow{id}, nil); err == nil {
 		t.Fatal("duplicate ID hash: got nil error")
 	}
 	if last, _ := db.LastSeq(ctx); last != 2 {
@@ -114,14 +114,14 @@ func TestReopenKeepsDataAndMigrationsAreIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := [32]byte{9, 9}
-	if err := db.Append(ctx, []health.Event{ev(1, health.EvPersonEnrolled)}, []IdentityRow{{Person: 1, IDHash: h, Sealed: []byte("sealed"), Created: time.Now()}}); err != nil {
+	if err := db.Append(ctx, []health.Event{ev(1, health.EvPersonEnrolled)}, []IdentityRow{{Person: 1, IDHash: h, Sealed: []byte("sealed"), Created: time.Now()}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
 	db2 := open(t, path)
 	v, err := db2.SchemaVersion(ctx)
-	if err != nil || v != 2 {
-		t.Errorf("schema version: got %d %v, want 2", v, err)
+	if err != nil || v != 3 {
+		t.Errorf("schema version: got %d %v, want 3", v, err)
 	}
 	gotH, sealed, err := db2.Identity(ctx, 1)
 	if err != nil || gotH != h || string(sealed) != "sealed" {
@@ -250,7 +250,7 @@ func TestVisitBlocksRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, blocks, visitRows := mixedLog()
-	if err := db.Append(ctx, want, nil); err != nil {
+	if err := db.Append(ctx, want, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	// The visits must be in blocks: this fails if blocks are not used.
@@ -324,7 +324,7 @@ func TestAppendRejectsSeqsStoredInTheOtherTable(t *testing.T) {
 		vs = append(vs, ev(s, health.EvVisit))
 	}
 	vs = append(vs, ev(6, health.EvTestResult))
-	if err := db.Append(ctx, vs, nil); err != nil {
+	if err := db.Append(ctx, vs, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	for name, bad := range map[string][]health.Event{
@@ -336,7 +336,7 @@ func TestAppendRejectsSeqsStoredInTheOtherTable(t *testing.T) {
 		"seq beyond int64":         {ev(1<<63, health.EvVisit)},
 		"block over a block start": {ev(0, health.EvVisit), ev(1, health.EvVisit)},
 	} {
-		if err := db.Append(ctx, bad, nil); err == nil {
+		if err := db.Append(ctx, bad, nil, nil); err == nil {
 			t.Errorf("%s: got nil error", name)
 		}
 	}
@@ -344,7 +344,7 @@ func TestAppendRejectsSeqsStoredInTheOtherTable(t *testing.T) {
 		t.Errorf("events after failed appends: got %d, want 6", len(got))
 	}
 	// Out of order but distinct is fine, and the blocks follow the order given.
-	if err := db.Append(ctx, []health.Event{ev(9, health.EvVisit), ev(7, health.EvVisit), ev(8, health.EvVisit)}, nil); err != nil {
+	if err := db.Append(ctx, []health.Event{ev(9, health.EvVisit), ev(7, health.EvVisit), ev(8, health.EvVisit)}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := count(t, db, `SELECT count(*) FROM visit_blocks`); got != 3 {
@@ -358,10 +358,10 @@ func TestAppendRejectsSeqsStoredInTheOtherTable(t *testing.T) {
 	}
 	// A failed identity insert rolls the blocks back too.
 	id := IdentityRow{Person: 1, IDHash: [32]byte{1}, Sealed: []byte("x"), Created: time.Now()}
-	if err := db.Append(ctx, []health.Event{ev(10, health.EvPersonEnrolled)}, []IdentityRow{id}); err != nil {
+	if err := db.Append(ctx, []health.Event{ev(10, health.EvPersonEnrolled)}, []IdentityRow{id}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Append(ctx, []health.Event{ev(11, health.EvVisit), ev(12, health.EvVisit)}, []IdentityRow{id}); err == nil {
+	if err := db.Append(ctx, []health.Event{ev(11, health.EvVisit), ev(12, health.EvVisit)}, []IdentityRow{id}, nil); err == nil {
 		t.Fatal("duplicate ID hash: got nil error")
 	}
 	if last, _ := db.LastSeq(ctx); last != 10 {
@@ -396,7 +396,7 @@ func TestOldVisitRowsStillRead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := db.Append(ctx, later, nil); err != nil {
+	if err := db.Append(ctx, later, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -488,7 +488,7 @@ func TestBlockDecoderRejectsCorruption(t *testing.T) {
 	// A corrupt block in the store is an error for Scan and Event.
 	ctx := context.Background()
 	db := open(t, filepath.Join(t.TempDir(), "s.db"))
-	if err := db.Append(ctx, log[:7], nil); err != nil {
+	if err := db.Append(ctx, log[:7], nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.w.ExecContext(ctx, `UPDATE visit_blocks SET data = substr(data, 1, 7)`); err != nil {

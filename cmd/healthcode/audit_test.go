@@ -38,7 +38,7 @@ func writeAuditFixture(t *testing.T) auditFixture {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	now := time.Now().UTC()
-	rn, err := startNode(ctx, serveConfig{Addr: "127.0.0.1:0", Data: f.dir, AdminToken: "tok", Region: defaultNodeRegion,
+	rn, err := startNode(ctx, serveConfig{Addr: "127.0.0.1:0", Data: f.dir, Region: defaultNodeRegion,
 		ScreenTTL: 5 * time.Minute, PaperTTL: 24 * time.Hour}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +236,7 @@ func TestAuditHeadsCatchRewrittenHashes(t *testing.T) {
 	dir := copyDir(t, f.dir)
 	execSQL(t, dir, fmt.Sprintf(`UPDATE events SET person = person + 1 WHERE seq = %d`, f.results[1]), `DELETE FROM audit_hashes`)
 	ctx, cancel := context.WithCancel(context.Background())
-	rn, err := startNode(ctx, serveConfig{Addr: "127.0.0.1:0", Data: dir, AdminToken: "tok", Region: defaultNodeRegion,
+	rn, err := startNode(ctx, serveConfig{Addr: "127.0.0.1:0", Data: dir, Region: defaultNodeRegion,
 		ScreenTTL: 5 * time.Minute, PaperTTL: 24 * time.Hour}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -116,12 +116,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	cfg.Stderr = stderr
-	cfg.Start = func(ctx context.Context, dir, token string) (*bench.Running, error) {
-		rn, err := startNode(ctx, serveConfig{Addr: "127.0.0.1:0", Data: dir, AdminToken: token}, log)
+	cfg.Start = func(ctx context.Context, dir string) (*bench.Running, error) {
+		rn, err := startNode(ctx, serveConfig{Addr: "127.0.0.1:0", Data: dir}, log)
 		if err != nil {
 			return nil, err
 		}
-		return &bench.Running{Addr: rn.Addr, Node: rn.Node, Stop: func() error { rn.cancel(); return rn.Wait() }}, nil
+		stop := func() error { rn.cancel(); return rn.Wait() }
+		ls, err := provisionStaff(ctx, rn.Node, "bench", false)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		return &bench.Running{Addr: rn.Addr, Node: rn.Node, Token: ls.Token, Stop: stop}, nil
 	}
 	fmt.Fprintf(stderr, "healthcode bench %s\n", strings.Join(args, " "))
 	rep, err := bench.Run(ctx, cfg)

@@ -100,7 +100,7 @@ func runCheck(ctx context.Context, sc simConfig, stdout, stderr io.Writer) error
 	}
 	city := d.City
 	phase("read", len(city.Persons), t0)
-	client := &sim.Client{Base: sc.Target, AdminToken: sc.Token, Concurrency: sc.Concurrency, Rate: sc.Rate}
+	client := &sim.Client{Base: sc.Target, Token: sc.Token, LabTokens: sc.LabTokens, Concurrency: sc.Concurrency, Rate: sc.Rate}
 	rep := checkReport{Truth: sc.Truth, Target: sc.Target, Infections: infectionCodes{CodeAt: "current"}}
 
 	// The node's ids of the directory's persons: enrolling an enrolled ID

@@ -86,13 +86,20 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	phases = append(phases, phaseTime{"generate", len(city.Persons), time.Since(t0)})
 
-	token := randomToken()
-	rn, err := startNode(ctx, serveConfig{Addr: addr, Data: data, AdminToken: token, Now: nodeNow}, log)
+	rn, err := startNode(ctx, serveConfig{Addr: addr, Data: data, Now: nodeNow}, log)
 	if err != nil {
 		return err
 	}
+	// The demo's staff: a national investigator, community worker and
+	// official (signed in with its second factor), and one account per lab.
+	ls, err := provisionStaff(ctx, rn.Node, "demo", true)
+	if err != nil {
+		rnStop(rn)
+		return err
+	}
+	token := ls.Token
 	base := "http://" + rn.Addr
-	client := &sim.Client{Base: base, AdminToken: token, Concurrency: 4,
+	client := &sim.Client{Base: base, Token: token, LabTokens: ls.LabTokens, Concurrency: 4,
 		HTTP: &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}}
 	bars := newBars(stderr)
 	loaded, loadErr := client.Load(ctx, city, bars.progress)
@@ -117,7 +124,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return rnStop(rn)
 	}
 	fmt.Fprintf(stdout, "\nserving on %s (console: %s/ , API: %s/api/v1/…) — Ctrl-C to stop\n", base, base, base)
-	fmt.Fprintf(stdout, "staff token: %s\n", token)
+	fmt.Fprintf(stdout, "staff account for the console (/cases) and the API: username %s, password %s, TOTP secret %s\n", ls.Username, ls.Password, ls.TOTPSecret)
+	fmt.Fprintf(stdout, "its session token (Authorization: Bearer; ends after 30 minutes unused): %s\n", token)
 	return rn.Wait()
 }
 

@@ -30,6 +30,7 @@ type importConfig struct {
 	Dir         string
 	Target      string
 	Token       string
+	LabTokens   labTokens
 	Rate        float64
 	Concurrency int
 	Timeout     time.Duration
@@ -43,7 +44,9 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	var ic importConfig
 	fs.StringVar(&ic.Target, "target", "", "base URL of a running node, e.g. http://127.0.0.1:8080")
-	fs.StringVar(&ic.Token, "token", "", "the node's staff token")
+	fs.StringVar(&ic.Token, "token", "", "a staff session token (an account with the investigator, community and official roles)")
+	ic.LabTokens = labTokens{}
+	fs.Var(ic.LabTokens, "lab-token", "LAB=TOKEN: the API key of lab account LAB, for its results (repeatable; a lab without one uses --token)")
 	fs.Float64Var(&ic.Rate, "rate", 0, "at most this many requests per second (0: no cap)")
 	fs.IntVar(&ic.Concurrency, "concurrency", sim.DefaultConcurrency, "concurrent requests")
 	fs.DurationVar(&ic.Timeout, "timeout", 0, "give up after this long overall (0: no limit)")
@@ -82,7 +85,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	phases := []phaseTime{{"read", len(d.City.Visits), time.Since(t0)}}
 	city := d.City
-	client := &sim.Client{Base: ic.Target, AdminToken: ic.Token, Concurrency: ic.Concurrency, Rate: ic.Rate, SkipExisting: true}
+	client := &sim.Client{Base: ic.Target, Token: ic.Token, LabTokens: ic.LabTokens, Concurrency: ic.Concurrency, Rate: ic.Rate, SkipExisting: true}
 	// The node refuses visits, trips and samples in its future: say so up
 	// front rather than after the persons and places are in.
 	var latest time.Time

@@ -63,8 +63,8 @@ func TestImportTrips(t *testing.T) {
 		t.Fatalf("the trips make no close contact (%v with and without them): pick another seed", degrees(without))
 	}
 
-	base := startTestNode(t)
-	out, err := runCmd(t, "import", dir, "--target", base, "--token", "tok")
+	base, st := startTestNode(t)
+	out, err := runCmd(t, st.args("import", dir, "--target", base)...)
 	if err != nil {
 		t.Fatalf("import: %v\n%s", err, out)
 	}
@@ -78,7 +78,7 @@ func TestImportTrips(t *testing.T) {
 		}
 	}
 	// Each section of a trip is a place on the node now.
-	client := &sim.Client{Base: base, AdminToken: "tok"}
+	client := &sim.Client{Base: base, Token: st.Token}
 	var places struct {
 		Places []struct{ Kind string } `json:"places"`
 	}
@@ -95,7 +95,7 @@ func TestImportTrips(t *testing.T) {
 		t.Errorf("the node has %d trip sections, want the %d of %s", n, len(sections), sim.TripsFile)
 	}
 
-	out, err = runCmd(t, "sim", "--check", "--target", base, "--token", "tok", "--truth", dir, "--json")
+	out, err = runCmd(t, st.args("sim", "--check", "--target", base, "--truth", dir, "--json")...)
 	if err != nil {
 		t.Fatalf("sim --check: %v\n%s", err, out)
 	}

@@ -28,6 +28,7 @@ import (
 type loadConfig struct {
 	Target    string
 	Token     string
+	LabToken  string
 	Rate      float64
 	Duration  time.Duration
 	Mix       string
@@ -39,7 +40,7 @@ type loadConfig struct {
 }
 
 const loadUsage = `usage:
-  healthcode sim --load --target http://127.0.0.1:PORT --token T [--rate R] [--duration D]
+  healthcode sim --load --target http://127.0.0.1:PORT --token T --lab-token L [--rate R] [--duration D]
                  [--mix code=90,scan=8,result=2] [--persons N] [--conns C] [--seed S] [--max-errors N] [--json]
 
 Holds a fixed mix of requests at a fixed rate against a node on this machine
@@ -53,7 +54,7 @@ so a second run reuses them) and registers a few places (reused by name).
 The kinds of request: code = GET /api/v1/persons/{id}/code with the person's
 token (a freshly signed code); scan = POST /api/v1/visits with the person's
 token, a signed place code and the node's current time; result = POST
-/api/v1/labs/{lab}/results with the staff token, one negative result.
+/api/v1/labs/{lab}/results with the lab account's token, one negative result.
 
 The generator is open-loop: send i is due at start + i/rate whatever the
 earlier answers took, and its latency is measured from then (so a slow answer
@@ -75,7 +76,6 @@ const (
 	loadMaxConns                     = 1024
 	loadMaxSeed                      = 20
 	loadPlaces                       = 20
-	loadLab                          = "load-lab"
 	loadRequestTimeout               = 10 * time.Second
 	loadSetupTimeout                 = 5 * time.Minute
 )
@@ -110,7 +110,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var lc loadConfig
 	fs.Bool("load", true, "hold a request mix at a fixed rate against --target")
 	fs.StringVar(&lc.Target, "target", "", "base URL of a node on this machine, e.g. http://127.0.0.1:8080")
-	fs.StringVar(&lc.Token, "token", "", "the node's staff token")
+	fs.StringVar(&lc.Token, "token", "", "a staff token (session or API key) of an account that enrols persons and registers places")
+	fs.StringVar(&lc.LabToken, "lab-token", "", "the API key (or session) of a lab account, for the result uploads (its username is the lab id)")
 	fs.Float64Var(&lc.Rate, "rate", 1000, "requests per second, 1 to 100000")
 	fs.DurationVar(&lc.Duration, "duration", time.Minute, "how long to send, 1s to 30m")
 	fs.StringVar(&lc.Mix, "mix", "code=90,scan=8,result=2", "relative weights of the kinds of request: code, scan, result")
@@ -126,7 +127,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case lc.Target == "":
 		return usageError{"sim --load needs --target URL (a node on this machine)"}
 	case lc.Token == "":
-		return usageError{"sim --load needs --token (the node's staff token)"}
+		return usageError{"sim --load needs --token (a staff token)"}
 	case !(lc.Rate >= loadMinRate && lc.Rate <= loadMaxRate):
 		return usageError{fmt.Sprintf("--rate must be between %d and %d", loadMinRate, loadMaxRate)}
 	case lc.Duration < loadMinDuration || lc.Duration > loadMaxDuration:
@@ -156,7 +157,16 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// Set-up: persons and places, bounded.
 	setupCtx, cancel := context.WithTimeout(ctx, loadSetupTimeout)
 	defer cancel()
-	client := &sim.Client{Base: base, AdminToken: lc.Token, SkipExisting: true}
+	client := &sim.Client{Base: base, Token: lc.Token, SkipExisting: true}
+	lab := ""
+	if mix["result"] > 0 {
+		if lc.LabToken == "" {
+			return usageError{"a mix with results needs --lab-token (a lab account's API key)"}
+		}
+		if lab, err = client.Username(setupCtx, lc.LabToken); err != nil {
+			return fmt.Errorf("sim --load: the lab token: %w", err)
+		}
+	}
 	bars := newBars(stderr)
 	loaded, err := client.Load(setupCtx, &sim.City{Persons: loadPersons(lc.Seed, lc.Persons), Places: loadPlaceList()},
 		func(phase string, done, total int) {
@@ -175,7 +185,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("sim --load: %w", err)
 	}
 
-	kinds := loadRequests(mix, host, lc.Token, loaded, offset)
+	kinds := loadRequests(mix, host, lab, lc.LabToken, loaded, offset)
 	mem := newMemSampler(hc, base, max(time.Second, lc.Duration/60), before)
 	bars = newBars(stderr)
 	desc := fmt.Sprintf("hold %g req/s", lc.Rate)
@@ -328,7 +338,7 @@ func loadPlaceList() []sim.Place {
 // loadRequests returns the kinds of request of the mix. Person i scans
 // place i mod the number of places (always the same one, so that no scan
 // looks like impossible travel).
-func loadRequests(mix map[string]int, host, staff string, l *sim.Loaded, offset time.Duration) []bench.SoakKind {
+func loadRequests(mix map[string]int, host, lab, labToken string, l *sim.Loaded, offset time.Duration) []bench.SoakKind {
 	n := len(l.PersonIDs)
 	var codes bench.Requests
 	if mix["code"] > 0 {
@@ -349,7 +359,7 @@ func loadRequests(mix map[string]int, host, staff string, l *sim.Loaded, offset 
 		{Name: "result", Weight: mix["result"], Build: func(buf []byte, seq int64, at time.Time, rng *rand.Rand) []byte {
 			p := rng.IntN(n)
 			body := bench.ResultBody(make([]byte, 0, 160), run+strconv.FormatInt(seq, 10), l.PersonIDs[p], at.Add(offset-30*time.Minute), "negative")
-			return bench.PostRequest(buf, host, "/api/v1/labs/"+loadLab+"/results", staff, body)
+			return bench.PostRequest(buf, host, "/api/v1/labs/"+lab+"/results", labToken, body)
 		}},
 	}
 }

@@ -20,8 +20,8 @@ import (
 // and checks the report against itself and against the node's own count of
 // its answers; a second run reuses the persons.
 func TestSimLoad(t *testing.T) {
-	base := startTestNode(t)
-	out, err := runCmd(t, "sim", "--load", "--target", base, "--token", "tok", "--rate", "400", "--duration", "2s", "--persons", "300", "--json")
+	base, st := startTestNode(t)
+	out, err := runCmd(t, st.loadArgs("sim", "--load", "--target", base, "--rate", "400", "--duration", "2s", "--persons", "300", "--json")...)
 	if err != nil {
 		t.Fatalf("sim --load: %v\n%s", err, out)
 	}
@@ -65,7 +65,7 @@ func TestSimLoad(t *testing.T) {
 	}
 
 	// Again, the same seed: the persons are enrolled already. Scans only.
-	out, err = runCmd(t, "sim", "--load", "--target", base, "--token", "tok", "--rate", "100", "--duration", "1s", "--persons", "300", "--mix", "scan=1")
+	out, err = runCmd(t, st.loadArgs("sim", "--load", "--target", base, "--rate", "100", "--duration", "1s", "--persons", "300", "--mix", "scan=1")...)
 	if err != nil {
 		t.Fatalf("second sim --load: %v\n%s", err, out)
 	}

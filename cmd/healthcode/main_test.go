@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,7 +89,7 @@ type child struct {
 func startChild(t *testing.T, dir string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "HEALTHCODE_TEST_MAIN=serve --addr 127.0.0.1:0 --data "+dir, "HEALTHCODE_ADMIN_TOKEN=tok")
+	cmd.Env = append(os.Environ(), "HEALTHCODE_TEST_MAIN=serve --addr 127.0.0.1:0 --data "+dir)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -128,6 +130,28 @@ func post(c *http.Client, url, token string, body any) (int, map[string]any, err
 	return res.StatusCode, m, err
 }
 
+// labAccount makes lab account lab on the data directory with the accounts
+// command and returns its API key.
+func labAccount(t *testing.T, dir, lab string) string {
+	t.Helper()
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("a lab's long password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCmd(t, "accounts", "add", "--data", dir, "--username", lab, "--role", "lab", "--region", "440000", "--password-file", pw); err != nil {
+		t.Fatalf("accounts add: %v\n%s", err, out)
+	}
+	out, err := runCmd(t, "accounts", "issue-key", "--data", dir, "--username", lab, "--label", "test")
+	if err != nil {
+		t.Fatalf("accounts issue-key: %v\n%s", err, out)
+	}
+	key := regexp.MustCompile(`hck_\S+`).FindString(out)
+	if key == "" {
+		t.Fatalf("no API key in %q", out)
+	}
+	return key
+}
+
 func idNum(i int) string {
 	base := fmt.Sprintf("440106199001%02d%03d", 1+i/1000%28, i%1000)
 	return base + string(health.IDCheckDigit(base))
@@ -141,6 +165,7 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 		t.Skip("spawns processes; skipped in -short")
 	}
 	dir := t.TempDir()
+	labKey := labAccount(t, dir, "lab1")
 	ch := startChild(t, dir)
 	hc := &http.Client{Timeout: 10 * time.Second}
 	// One person to attach results to.
@@ -187,7 +212,7 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 					}
 				} else {
 					sid := fmt.Sprintf("K%d", k)
-					st, _, err := post(hc, ch.base+"/api/v1/labs/lab1/results", "tok", map[string]any{"results": []any{
+					st, _, err := post(hc, ch.base+"/api/v1/labs/lab1/results", labKey, map[string]any{"results": []any{
 						map[string]string{"sample_id": sid, "person_id": pid, "sampled_at": at, "result": "negative"}}})
 					if err == nil && st == 200 {
 						mu.Lock()
@@ -229,7 +254,7 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 	for _, sid := range samples {
 		results = append(results, map[string]string{"sample_id": sid, "person_id": pid, "sampled_at": at, "result": "negative"})
 	}
-	st, m, err = post(hc, ch2.base+"/api/v1/labs/lab1/results", "tok", map[string]any{"results": results})
+	st, m, err = post(hc, ch2.base+"/api/v1/labs/lab1/results", labKey, map[string]any{"results": results})
 	if err != nil || st != 200 {
 		t.Fatalf("re-upload: %d %v %v", st, m, err)
 	}

@@ -31,16 +31,15 @@ import (
 
 // serveConfig is the configuration of a running node, read only here in cmd.
 type serveConfig struct {
-	Addr       string
-	Data       string
-	Key        string // hex master key; empty: DATA/node.key
-	AdminToken string
-	LogLevel   string
-	Region     string        // the node's id: the province or city it serves
-	ScreenTTL  time.Duration // lifetime of a code token shown on a screen
-	PaperTTL   time.Duration // lifetime of a printed code token
-	Trust      []string      // trust-list files of other nodes whose codes are accepted
-	Now        func() time.Time
+	Addr      string
+	Data      string
+	Key       string // hex master key; empty: DATA/node.key
+	LogLevel  string
+	Region    string        // the node's id: the province or city it serves
+	ScreenTTL time.Duration // lifetime of a code token shown on a screen
+	PaperTTL  time.Duration // lifetime of a printed code token
+	Trust     []string      // trust-list files of other nodes whose codes are accepted
+	Now       func() time.Time
 }
 
 const defaultNodeRegion = "440000"
@@ -79,7 +78,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&cfg.Data, "data", "healthcode-data", "data directory (created if missing)")
 	fs.StringVar(&cfg.Key, "key", "", "master key, 64 hex digits (default: DATA/node.key, created at first start)")
-	fs.StringVar(&cfg.AdminToken, "admin-token", "", "staff bearer token (default: a random one, printed at start)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	addNodeFlags(fs, &cfg)
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -89,15 +87,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if cfg.AdminToken == "" {
-		cfg.AdminToken = randomToken()
-		fmt.Fprintf(stderr, "staff token (set HEALTHCODE_ADMIN_TOKEN to choose one): %s\n", cfg.AdminToken)
-	}
 	rn, err := startNode(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "healthcode %s serving on http://%s (data %s)\n", version, rn.Addr, cfg.Data)
+	if len(rn.Node.Accounts()) == 0 {
+		fmt.Fprintf(stderr, "no staff accounts yet: create the first operator and auditor with `healthcode accounts add --data %s ...` (staff sign in with POST /api/v1/sessions)\n", cfg.Data)
+	}
 	return rn.Wait()
 }
 
@@ -197,8 +194,8 @@ func startNode(ctx context.Context, cfg serveConfig, log *slog.Logger) (*running
 		store.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	api := httpapi.New(httpapi.Config{Node: n, Logger: log, AdminToken: cfg.AdminToken, Gatherer: reg, Registry: reg, Regions: regions,
-		Version: version, Web: web.New(web.Config{Node: n, Regions: regions, StaffToken: cfg.AdminToken})})
+	api := httpapi.New(httpapi.Config{Node: n, Logger: log, Gatherer: reg, Registry: reg, Regions: regions,
+		Version: version, Web: web.New(web.Config{Node: n, Regions: regions})})
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	ctx, cancel := context.WithCancel(ctx)
 	rn := &runningNode{Addr: ln.Addr().String(), Node: n, store: store, errc: make(chan error, 2), done: make(chan struct{}), cancel: cancel}

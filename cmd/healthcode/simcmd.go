@@ -9,6 +9,7 @@ import (
 	iofs "io/fs"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -28,6 +29,7 @@ type simConfig struct {
 	Out         string
 	Target      string
 	Token       string
+	LabTokens   labTokens
 	Rate        float64
 	Concurrency int
 	Timeout     time.Duration
@@ -69,7 +71,9 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&sc.End, "end", "", "the simulated period ends at the start of this day, YYYY-MM-DD (CST; default: today)")
 	fs.StringVar(&sc.Out, "out", "", "write the city and its ground truth to this directory (new or empty)")
 	fs.StringVar(&sc.Target, "target", "", "base URL of a running node, e.g. http://127.0.0.1:8080")
-	fs.StringVar(&sc.Token, "token", "", "the node's staff token")
+	fs.StringVar(&sc.Token, "token", "", "a staff session token (an account with the investigator, community and official roles)")
+	sc.LabTokens = labTokens{}
+	fs.Var(sc.LabTokens, "lab-token", "LAB=TOKEN: the API key of lab account LAB, for its results (repeatable; a lab without one uses --token)")
 	fs.Float64Var(&sc.Rate, "rate", 0, "at most this many requests per second (0: no cap)")
 	fs.IntVar(&sc.Concurrency, "concurrency", sim.DefaultConcurrency, "concurrent requests")
 	fs.DurationVar(&sc.Timeout, "timeout", 0, "give up after this long overall (0: no limit)")
@@ -173,7 +177,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "wrote %s: truth: %d cases, %d close and %d secondary contacts\n", sc.Out, len(truth.Cases), nc, ns)
 	}
 	if sc.Target != "" {
-		client := &sim.Client{Base: sc.Target, AdminToken: sc.Token, Concurrency: sc.Concurrency, Rate: sc.Rate}
+		client := &sim.Client{Base: sc.Target, Token: sc.Token, LabTokens: sc.LabTokens, Concurrency: sc.Concurrency, Rate: sc.Rate}
 		bars := newBars(stderr)
 		loaded, err := client.Load(ctx, city, bars.progress)
 		bars.finish()
@@ -198,7 +202,7 @@ func checkTarget(target, token string, rate float64, conc int) error {
 	case target == "":
 		return nil
 	case token == "":
-		return usageError{"--target needs --token (the node's staff token)"}
+		return usageError{"--target needs --token (a staff session token: POST /api/v1/sessions)"}
 	case rate < 0:
 		return usageError{"--rate must not be negative"}
 	case conc < 1 || conc > 256:
@@ -248,4 +252,25 @@ func printPhases(w io.Writer, phases []phaseTime, total time.Duration) {
 // prefixed names the phases of p with a prefix ("write persons.jsonl").
 func prefixed(prefix string, p sim.Progress) sim.Progress {
 	return func(phase string, done, total int) { p(prefix+phase, done, total) }
+}
+
+// labTokens is a repeatable LAB=TOKEN flag: the lab accounts' tokens.
+type labTokens map[string]string
+
+func (l labTokens) String() string {
+	labs := make([]string, 0, len(l))
+	for lab := range l {
+		labs = append(labs, lab)
+	}
+	slices.Sort(labs)
+	return strings.Join(labs, ",")
+}
+
+func (l labTokens) Set(v string) error {
+	lab, tok, ok := strings.Cut(v, "=")
+	if !ok || lab == "" || tok == "" {
+		return fmt.Errorf("want LAB=TOKEN, got %q", v)
+	}
+	l[lab] = tok
+	return nil
 }

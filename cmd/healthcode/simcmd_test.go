@@ -29,8 +29,8 @@ func runCmd(t *testing.T, args ...string) (string, error) {
 var simEnd = time.Date(2022, 6, 13, 0, 0, 0, 0, health.CST)
 
 // startTestNode starts a node in this process whose clock runs from 08:00 on
-// the day the test cities end.
-func startTestNode(t *testing.T) string {
+// the day the test cities end, with the demo's staff accounts.
+func startTestNode(t *testing.T) (string, localStaff) {
 	t.Helper()
 	log, err := newLogger(io.Discard, "error")
 	if err != nil {
@@ -38,7 +38,7 @@ func startTestNode(t *testing.T) string {
 	}
 	clockStart := time.Now()
 	now := func() time.Time { return simEnd.Add(8 * time.Hour).Add(time.Since(clockStart)) }
-	rn, err := startNode(context.Background(), serveConfig{Addr: "127.0.0.1:0", Data: t.TempDir(), AdminToken: "tok", Now: now}, log)
+	rn, err := startNode(context.Background(), serveConfig{Addr: "127.0.0.1:0", Data: t.TempDir(), Now: now}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,25 @@ func startTestNode(t *testing.T) string {
 			t.Errorf("stopping the node: %v", err)
 		}
 	})
-	return "http://" + rn.Addr
+	st, err := provisionStaff(context.Background(), rn.Node, "tester", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "http://" + rn.Addr, st
+}
+
+// loadArgs returns args with the staff token and one lab's token (sim --load).
+func (st localStaff) loadArgs(args ...string) []string {
+	return append(args, "--token", st.Token, "--lab-token", st.LabTokens[sim.Labs[0]])
+}
+
+// args returns args with the staff token and the labs' tokens as flags.
+func (st localStaff) args(args ...string) []string {
+	args = append(args, "--token", st.Token)
+	for lab, tok := range st.LabTokens {
+		args = append(args, "--lab-token", lab+"="+tok)
+	}
+	return args
 }
 
 // TestSimImportCheck writes a small city with sim --out, imports it into a
@@ -61,8 +79,8 @@ func TestSimImportCheck(t *testing.T) {
 	}
 	m := readManifest(t, dir)
 	areas := itoa(m.Counts["risk_areas"])
-	base := startTestNode(t)
-	out, err := runCmd(t, "import", dir, "--target", base, "--token", "tok", "--concurrency", "3")
+	base, st := startTestNode(t)
+	out, err := runCmd(t, st.args("import", dir, "--target", base, "--concurrency", "3")...)
 	if err != nil {
 		t.Fatalf("import: %v\n%s", err, out)
 	}
@@ -75,7 +93,7 @@ func TestSimImportCheck(t *testing.T) {
 
 	check := func(t *testing.T) checkReport {
 		t.Helper()
-		out, err := runCmd(t, "sim", "--check", "--target", base, "--token", "tok", "--truth", dir, "--json")
+		out, err := runCmd(t, st.args("sim", "--check", "--target", base, "--truth", dir, "--json")...)
 		if err != nil {
 			t.Fatalf("sim --check: %v\n%s", err, out)
 		}
@@ -110,7 +128,7 @@ func TestSimImportCheck(t *testing.T) {
 
 	// Import again: enrolment, places, results and risk areas are not
 	// repeated; the visits are recorded twice, which changes no contact.
-	out, err = runCmd(t, "import", dir, "--target", base, "--token", "tok")
+	out, err = runCmd(t, st.args("import", dir, "--target", base)...)
 	if err != nil {
 		t.Fatalf("second import: %v\n%s", err, out)
 	}
@@ -121,7 +139,7 @@ func TestSimImportCheck(t *testing.T) {
 		}
 	}
 	// The text report, of the second check: the cases are open already.
-	out, err = runCmd(t, "sim", "--check", "--target", base, "--token", "tok", "--truth", dir)
+	out, err = runCmd(t, st.args("sim", "--check", "--target", base, "--truth", dir)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,17 +291,17 @@ func TestImportMalformed(t *testing.T) {
 // TestSimTarget feeds a city straight to a node (and writes its files), then
 // checks it; a run that cannot finish within --timeout fails.
 func TestSimTarget(t *testing.T) {
-	base := startTestNode(t)
+	base, st := startTestNode(t)
 	dir := filepath.Join(t.TempDir(), "city")
-	out, err := runCmd(t, "sim", "--persons", "1500", "--days", "3", "--seed", "5", "--end", "2022-06-13",
-		"--target", base, "--token", "tok", "--rate", "2000", "--timeout", "2m", "--out", dir)
+	out, err := runCmd(t, st.args("sim", "--persons", "1500", "--days", "3", "--seed", "5", "--end", "2022-06-13",
+		"--target", base, "--rate", "2000", "--timeout", "2m", "--out", dir)...)
 	if err != nil {
 		t.Fatalf("sim --target: %v\n%s", err, out)
 	}
 	if !strings.Contains(out, "1500 enrolled, 0 existing") || !strings.Contains(out, "wrote "+dir) {
 		t.Errorf("sim --target --out output:\n%s", out)
 	}
-	out, err = runCmd(t, "sim", "--check", "--target", base, "--token", "tok", "--truth", dir, "--json")
+	out, err = runCmd(t, st.args("sim", "--check", "--target", base, "--truth", dir, "--json")...)
 	if err != nil {
 		t.Fatalf("sim --check: %v\n%s", err, out)
 	}
@@ -295,8 +313,8 @@ func TestSimTarget(t *testing.T) {
 		t.Errorf("got close %+v, secondary %+v; want precision and recall 1", rep.Close, rep.Secondary)
 	}
 
-	_, err = runCmd(t, "sim", "--persons", "1500", "--days", "3", "--seed", "6", "--end", "2022-06-13",
-		"--target", base, "--token", "tok", "--timeout", "1ms")
+	_, err = runCmd(t, st.args("sim", "--persons", "1500", "--days", "3", "--seed", "6", "--end", "2022-06-13",
+		"--target", base, "--timeout", "1ms")...)
 	if err == nil || !strings.Contains(err.Error(), "deadline exceeded") || exitCode(err) != 1 {
 		t.Errorf("--timeout 1ms: got %v, want a deadline error with exit code 1", err)
 	}

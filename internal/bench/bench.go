@@ -36,14 +36,15 @@ import (
 
 // Running is a started node (store, writer and HTTP API on Addr).
 type Running struct {
-	Addr string
-	Node *node.Node
-	Stop func() error
+	Addr  string
+	Node  *node.Node
+	Token string // a staff API key of an account that enrols persons and records visits
+	Stop  func() error
 }
 
-// NodeStarter starts a node on 127.0.0.1:0 over a new data directory with
-// the given staff token.
-type NodeStarter func(ctx context.Context, dataDir, adminToken string) (*Running, error)
+// NodeStarter starts a node on 127.0.0.1:0 over a new data directory with a
+// staff account for the benchmarks (Running.Token).
+type NodeStarter func(ctx context.Context, dataDir string) (*Running, error)
 
 // Config configures a bench run.
 type Config struct {
@@ -113,7 +114,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	r := &runner{cfg: cfg, rep: &Report{Machine: DescribeMachine()}, tmp: tmp, token: randomToken(),
+	r := &runner{cfg: cfg, rep: &Report{Machine: DescribeMachine()}, tmp: tmp,
 		stderr: cfg.Stderr, enrolled: map[int]memFigures{}, verifyOps: verifyMinOps, verifyDur: verifyDuration}
 	r.rep.note("temporary data under %s (removed at the end); load generator, servers and peers share this machine's %d CPUs", tmp, r.rep.Machine.CPUs)
 	r.rep.note("load average at start: %s", loadAvg())
@@ -200,10 +201,11 @@ func (r *runner) timeBar(total time.Duration, desc string) (*progressbar.Progres
 func (r *runner) nodeSections(ctx context.Context) error {
 	N := r.cfg.Persons
 	dir := filepath.Join(r.tmp, "node")
-	rn, err := r.cfg.Start(ctx, dir, r.token)
+	rn, err := r.cfg.Start(ctx, dir)
 	if err != nil {
 		return fmt.Errorf("start node: %w", err)
 	}
+	r.token = rn.Token
 	defer func() {
 		if err := rn.Stop(); err != nil {
 			r.rep.fail("stop node", err)
@@ -722,7 +724,7 @@ func (r *runner) memory(ctx context.Context) {
 func (r *runner) enrolFresh(ctx context.Context, N int) (memFigures, error) {
 	dir := filepath.Join(r.tmp, fmt.Sprintf("memory-%d", N))
 	defer os.RemoveAll(dir)
-	rn, err := r.cfg.Start(ctx, dir, r.token)
+	rn, err := r.cfg.Start(ctx, dir)
 	if err != nil {
 		return memFigures{}, err
 	}

@@ -191,7 +191,7 @@ func BenchmarkCodeHandler(b *testing.B) {
 	body := httpapi.AppendCodeJSON(nil, &v, nil)
 	bareMux := http.NewServeMux()
 	bareMux.HandleFunc("GET /api/v1/persons/{id}/code", BareHandler(map[string][]byte{"p1": body}))
-	api := httpapi.New(httpapi.Config{Node: n, AdminToken: "st_bench"})
+	api := httpapi.New(httpapi.Config{Node: n})
 	for _, c := range []struct {
 		name, target string
 		h            http.Handler

@@ -174,7 +174,7 @@ func serveAPI(t *testing.T, n *node.Node) *Running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: httpapi.New(httpapi.Config{Node: n, AdminToken: "st_test"})}
+	srv := &http.Server{Handler: httpapi.New(httpapi.Config{Node: n})}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return &Running{Addr: ln.Addr().String(), Node: n, Stop: srv.Close}

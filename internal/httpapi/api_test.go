@@ -21,8 +21,13 @@ import (
 	"healthcode/internal/codesign"
 	"healthcode/internal/httpapi"
 	"healthcode/internal/nodetest"
+	"healthcode/internal/staff"
 )
 
+// adminToken stands for "a staff account that may do this": do and doAs
+// replace it with the session of a national account holding every role but
+// lab, auditor and operator (or of the official doAs names, or, on a lab's
+// upload, of that lab's account), each made on first use.
 const adminToken = "test-staff-token"
 
 // env is a running node behind a real HTTP server on a loopback port, with
@@ -34,7 +39,15 @@ type env struct {
 	clock  *nodetest.Clock
 	router routers.Router
 	close  func()
+
+	mu     sync.Mutex
+	tokens map[string]string // by account: the staff tokens made for adminToken
 }
+
+// totpSecrets keeps the TOTP secrets of the accounts staffToken made, by
+// data directory and username: a test that restarts a node on the same
+// directory signs in to the same accounts.
+var totpSecrets sync.Map
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
@@ -49,7 +62,7 @@ func newEnvAt(t *testing.T, dir string) *env {
 func newEnvWith(t *testing.T, o nodetest.Options) *env {
 	t.Helper()
 	n := nodetest.StartWith(t, o)
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Node: n.Node, AdminToken: adminToken}))
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Node: n.Node}))
 	var once sync.Once
 	closeAll := func() {
 		once.Do(func() {
@@ -70,7 +83,7 @@ func newEnvWith(t *testing.T, o nodetest.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, srv: srv, node: n, clock: n.Clock, router: router, close: closeAll}
+	return &env{t: t, srv: srv, node: n, clock: n.Clock, router: router, close: closeAll, tokens: map[string]string{}}
 }
 
 type resp struct {
@@ -126,6 +139,9 @@ func (e *env) do(method, path, token string, body any) resp {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if token == adminToken {
+		token = e.staffToken("", path)
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -137,6 +153,50 @@ func (e *env) do(method, path, token string, body any) resp {
 	out, _ := io.ReadAll(res.Body)
 	e.validate(req, raw, res, out)
 	return resp{status: res.StatusCode, body: out, header: res.Header}
+}
+
+// staffToken returns the token adminToken stands for on path: of lab
+// account {lab} for a lab's upload, else of official ("name@region", made
+// with the investigator, community, official and verifier roles), else of
+// the national account "tester" with those roles.
+func (e *env) staffToken(official, path string) string {
+	e.t.Helper()
+	user, region, roles := "tester", "000000", "investigator,community,official,verifier"
+	if rest, ok := strings.CutPrefix(path, "/api/v1/labs/"); ok {
+		lab, _, _ := strings.Cut(rest, "/")
+		user, roles = lab, "lab"
+	} else if official != "" {
+		var ok bool
+		if user, region, ok = strings.Cut(official, "@"); !ok {
+			e.t.Fatalf("official %q is not name@region", official)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	// A session ends after 30 minutes unused: tests move the clock by
+	// hours, so the account signs in again when it has.
+	if tok, ok := e.tokens[user]; ok {
+		if _, ok := e.node.Authenticate(tok); ok {
+			return tok
+		}
+	}
+	key := e.node.Dir + "/" + user
+	if _, err := e.node.Account(user); err != nil {
+		totpSecrets.Store(key, e.addAccount(user, roles, region))
+	}
+	otp := ""
+	if secret, _ := totpSecrets.Load(key); secret != "" && secret != nil {
+		var err error
+		if otp, err = staff.TOTPCode(secret.(string), e.clock.Now()); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	tok, _, err := e.node.Login(context.Background(), user, staffPassword, otp, "192.0.2.1")
+	if err != nil {
+		e.t.Fatalf("sign in as %s: %v", user, err)
+	}
+	e.tokens[user] = tok
+	return tok
 }
 
 // The SVG pictures are checked as opaque bodies.
@@ -352,6 +412,12 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"lift unknown area", "POST", "/api/v1/risk-areas/e999/lift", adminToken, nil, 404, "unknown_area", "area_id"},
 		{"unknown endpoint", "GET", "/api/v1/nothing", "", nil, 404, "no_such_endpoint", ""},
 	}
+	for _, c := range cases {
+		if c.token == adminToken {
+			e.staffToken("", c.path) // accounts first: they are events
+		}
+	}
+	before = e.node.Stats()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := e.do(c.method, c.path, c.token, c.body)

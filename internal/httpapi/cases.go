@@ -11,6 +11,7 @@ import (
 	"healthcode/internal/node"
 	"healthcode/internal/region"
 	"healthcode/internal/review"
+	"healthcode/internal/staff"
 )
 
 type caseBody struct {
@@ -25,7 +26,7 @@ type caseBody struct {
 
 // openCase opens an investigation case (staff).
 func (s *Server) openCase(w http.ResponseWriter, r *http.Request) {
-	c, err := s.staff(r)
+	c, err := s.staff(r, staff.ManageCases)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -38,6 +39,23 @@ func (s *Server) openCase(w http.ResponseWriter, r *http.Request) {
 	p, ok := health.ParsePersonID(b.PersonID)
 	if !ok {
 		s.writeError(w, r, health.Errorf(health.Invalid, "invalid_person_id", "person_id", "%q is not a person id (e.g. p123)", b.PersonID))
+		return
+	}
+	// The investigating county: the one named, else the person's home.
+	reg := b.Region
+	if reg != "" {
+		if err := s.regions.Validate(reg); err != nil {
+			s.writeError(w, r, health.Errorf(health.Invalid, "invalid_region", "region", "%v", err))
+			return
+		}
+	} else {
+		if reg, err = s.personRegion(p); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	if err := s.allow(r, c, staff.ManageCases, reg); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	in := node.CaseInput{Person: p, Classification: b.Classification, Site: b.Site, Region: b.Region}
@@ -59,10 +77,31 @@ func (s *Server) openCase(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]string{"case_id": cs.ID, "event": health.EventID(cs.Seq)})
 }
 
+// caseVisible reports whether account p may see case cs (Case.VisibleTo).
+func caseVisible(p staff.Principal, cs node.Case) bool { return cs.VisibleTo(p.Region) }
+
+// staffCase authenticates a staff account that may perform action a on
+// case id: 404 for an unknown case, 403 outside the account's region.
+func (s *Server) staffCase(r *http.Request, a staff.Action, id string) (Caller, node.Case, error) {
+	c, err := s.staff(r, a)
+	if err != nil {
+		return c, node.Case{}, err
+	}
+	cs, err := s.n.Case(id)
+	if err != nil {
+		return c, cs, err
+	}
+	if !caseVisible(c.Staff, cs) {
+		return c, cs, s.allow(r, c, a, cs.Region)
+	}
+	return c, cs, nil
+}
+
 // listCases lists cases, newest first (staff): all, one person's
 // (?person_id=), or those investigated inside a region (?region=).
 func (s *Server) listCases(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.staff(r); err != nil {
+	c, err := s.staff(r, staff.ManageCases)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -81,6 +120,12 @@ func (s *Server) listCases(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, health.Errorf(health.Invalid, "invalid_region", "region", "must be a region code or its prefix: 1 to 6 digits"))
 		return
 	}
+	// A list asked for outside the account's region is refused; without
+	// one, it is the cases the account may see.
+	if reg != "" && !staff.Covers(c.Staff.Region, reg) && !staff.Covers(reg, c.Staff.Region) {
+		s.writeError(w, r, s.allow(r, c, staff.ManageCases, reg))
+		return
+	}
 	type caseRow struct {
 		CaseID         string `json:"case_id"`
 		PersonID       string `json:"person_id"`
@@ -89,15 +134,15 @@ func (s *Server) listCases(w http.ResponseWriter, r *http.Request) {
 		Versions       int    `json:"versions"`
 	}
 	out := []caseRow{}
-	for _, c := range s.n.Cases() {
-		if person != 0 && c.Person != person || !strings.HasPrefix(c.Region, region.Prefix(reg)) {
+	for _, cs := range s.n.Cases() {
+		if person != 0 && cs.Person != person || !strings.HasPrefix(cs.Region, region.Prefix(reg)) || !caseVisible(c.Staff, cs) {
 			continue
 		}
 		v := 0
-		if len(c.Versions) > 0 {
-			v = c.Versions[0].Version
+		if len(cs.Versions) > 0 {
+			v = cs.Versions[0].Version
 		}
-		out = append(out, caseRow{CaseID: c.ID, PersonID: health.PersonID(c.Person), Classification: c.Classification, Region: c.Region, Versions: v})
+		out = append(out, caseRow{CaseID: cs.ID, PersonID: health.PersonID(cs.Person), Classification: cs.Classification, Region: cs.Region, Versions: v})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"cases": out})
 }
@@ -225,11 +270,7 @@ func selfStopsJSON(vs []health.Visit) []selfStopOut {
 // getCase returns a case with every version of its trajectory, its
 // assignments and the person's unconfirmed self-reported stops (staff).
 func (s *Server) getCase(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.staff(r); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	cs, err := s.n.Case(r.PathValue("id"))
+	_, cs, err := s.staffCase(r, staff.ManageCases, r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -288,7 +329,7 @@ func findingsJSON(fs []review.Finding) []findingOut {
 // review findings.
 func (s *Server) stopsCommand(w http.ResponseWriter, r *http.Request, status int,
 	write func(c Caller, caseID string, in []node.StopInput) (node.Trajectory, error)) {
-	c, err := s.staff(r)
+	c, _, err := s.staffCase(r, staff.RecordStops, r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -350,7 +391,7 @@ func (s *Server) supplementStops(w http.ResponseWriter, r *http.Request) {
 // confirmStops adds the case person's self-reported stops to the
 // trajectory as a new version (staff).
 func (s *Server) confirmStops(w http.ResponseWriter, r *http.Request) {
-	c, err := s.staff(r)
+	c, _, err := s.staffCase(r, staff.RecordStops, r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -382,7 +423,7 @@ func (s *Server) confirmStops(w http.ResponseWriter, r *http.Request) {
 
 // autoReview runs the automatic review of a case's current trajectory (staff).
 func (s *Server) autoReview(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.staff(r); err != nil {
+	if _, _, err := s.staffCase(r, staff.RecordStops, r.PathValue("id")); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -397,7 +438,7 @@ func (s *Server) autoReview(w http.ResponseWriter, r *http.Request) {
 // reviewStops records a second official's decision on the current
 // trajectory version, with the codes of its automatic findings (staff).
 func (s *Server) reviewStops(w http.ResponseWriter, r *http.Request) {
-	c, err := s.staff(r)
+	c, _, err := s.staffCase(r, staff.RecordStops, r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -439,7 +480,7 @@ func (s *Server) reviewStops(w http.ResponseWriter, r *http.Request) {
 
 // assignCase hands a case to an investigator of a region (staff).
 func (s *Server) assignCase(w http.ResponseWriter, r *http.Request) {
-	c, err := s.staff(r)
+	c, _, err := s.staffCase(r, staff.ManageCases, r.PathValue("id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -480,7 +521,7 @@ type memberOut struct {
 
 // chain returns the chain of transmission of a case (staff).
 func (s *Server) chain(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.staff(r); err != nil {
+	if _, _, err := s.staffCase(r, staff.ManageCases, r.PathValue("id")); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -504,7 +545,7 @@ func (s *Server) chain(w http.ResponseWriter, r *http.Request) {
 
 // chainSVG draws the chain of a case (staff); ?lang=en for English.
 func (s *Server) chainSVG(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.staff(r); err != nil {
+	if _, _, err := s.staffCase(r, staff.ManageCases, r.PathValue("id")); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -559,7 +600,7 @@ type contactJSON struct {
 // traceCases finds close and secondary contacts of cases and, unless
 // "record": false, records them so that the code rules act on them (staff).
 func (s *Server) traceCases(w http.ResponseWriter, r *http.Request) {
-	c, err := s.staff(r)
+	c, err := s.staff(r, staff.Trace)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -568,6 +609,12 @@ func (s *Server) traceCases(w http.ResponseWriter, r *http.Request) {
 	if err := decode(w, r, &b); err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	for _, id := range b.Cases {
+		if cs, err := s.n.Case(id); err == nil && !caseVisible(c.Staff, cs) {
+			s.writeError(w, r, s.allow(r, c, staff.Trace, cs.Region))
+			return
+		}
 	}
 	tr, err := s.n.Trace(b.Cases, b.Depth)
 	if err != nil {

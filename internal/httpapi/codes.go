@@ -10,6 +10,7 @@ import (
 	"healthcode/internal/health"
 	"healthcode/internal/node"
 	"healthcode/internal/paper"
+	"healthcode/internal/staff"
 )
 
 // codeCaller authorises a request for person p's code: the person's own
@@ -23,7 +24,14 @@ func (s *Server) codeCaller(r *http.Request) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !c.Staff && c.Person != p && !s.n.IsDependant(c.Person, p) {
+	if c.IsStaff() {
+		reg, err := s.personRegion(p)
+		if err != nil {
+			return 0, err
+		}
+		return p, s.allow(r, c, staff.ReadCodes, reg)
+	}
+	if c.Person != p && !s.n.IsDependant(c.Person, p) {
 		return 0, health.Errorf(health.Permission, "not_your_code", "id", "a person token shows only its own code and its dependants' codes")
 	}
 	return p, nil
@@ -210,7 +218,14 @@ func (s *Server) holder(r *http.Request) (uint32, Caller, error) {
 	if err != nil {
 		return 0, c, err
 	}
-	if !c.Staff && c.Person != p {
+	if c.IsStaff() {
+		reg, err := s.personRegion(p)
+		if err != nil {
+			return 0, c, err
+		}
+		return p, c, s.allow(r, c, staff.BindDependants, reg)
+	}
+	if c.Person != p {
 		return 0, c, health.Errorf(health.Permission, "not_your_account", "id", "a person token manages only its own dependants")
 	}
 	return p, c, nil
@@ -230,7 +245,7 @@ func (s *Server) bindDependant(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	bd, existing, err := s.n.AddDependant(r.Context(), c.Actor(), c.Staff, holder,
+	bd, existing, err := s.n.AddDependant(r.Context(), c.Actor(), c.IsStaff(), holder,
 		node.Enrolment{IDNumber: b.IDNumber, Name: b.Name, Phone: b.Phone, HomeRegion: b.HomeRegion}, b.Relation, b.Basis)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -265,7 +280,7 @@ type gateLookupBody struct {
 // gateLookup lets a verifier (staff) look up the colour of a person without
 // a phone by ID number at a place; every lookup is logged as an event first.
 func (s *Server) gateLookup(w http.ResponseWriter, r *http.Request) {
-	c, err := s.staff(r)
+	c, err := s.staff(r, staff.GateLookup)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -278,6 +293,15 @@ func (s *Server) gateLookup(w http.ResponseWriter, r *http.Request) {
 	place, ok := health.ParsePlaceID(b.PlaceID)
 	if !ok {
 		s.writeError(w, r, health.Errorf(health.Invalid, "invalid_place_id", "place_id", "%q is not a place id (e.g. L12)", b.PlaceID))
+		return
+	}
+	pl, err := s.n.Place(place)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.allow(r, c, staff.GateLookup, pl.Region); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	res, err := s.n.LookupByID(r.Context(), c.Actor(), b.IDNumber, place)

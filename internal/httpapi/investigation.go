@@ -12,6 +12,7 @@ import (
 	"healthcode/internal/health"
 	"healthcode/internal/node"
 	"healthcode/internal/region"
+	"healthcode/internal/staff"
 )
 
 type manifestBody struct {
@@ -29,7 +30,7 @@ type manifestBody struct {
 
 // manifest records a carrier's passenger list for one trip (staff).
 func (s *Server) manifest(w http.ResponseWriter, r *http.Request) {
-	c, err := s.staff(r)
+	c, err := s.staff(r, staff.RecordTrips)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -77,7 +78,14 @@ func (s *Server) ownPerson(r *http.Request) (uint32, Caller, error) {
 	if err != nil {
 		return 0, c, err
 	}
-	if !c.Staff && c.Person != p {
+	if c.IsStaff() {
+		reg, err := s.personRegion(p)
+		if err != nil {
+			return 0, c, err
+		}
+		return p, c, s.allow(r, c, staff.RecordStops, reg)
+	}
+	if c.Person != p {
 		return 0, c, health.Errorf(health.Permission, "not_your_account", "id", "a person token acts only on its own account")
 	}
 	return p, c, nil
@@ -240,21 +248,20 @@ func searchQuery(r *http.Request) (gazetteer.Query, error) {
 }
 
 // listRegion is the region a regional list is for: ?region= (a code of the
-// region table), else the official's region; "" when neither is given,
-// an error instead if required.
-func (s *Server) listRegion(r *http.Request, c Caller, required bool) (string, error) {
+// region table), else the account's region, which must cover it for action
+// a (403 otherwise); "" for a national account's whole country.
+func (s *Server) listRegion(r *http.Request, c Caller, a staff.Action) (string, error) {
 	reg := r.URL.Query().Get("region")
 	if reg == "" {
-		reg = c.Region
-	}
-	if reg == "" {
-		if required {
-			return "", health.Errorf(health.Invalid, "missing_field", "region", "is required (or name an official of a region in %s)", OfficialHeader)
-		}
-		return "", nil
-	}
-	if err := s.regions.Validate(reg); err != nil {
+		reg = c.Staff.Region
+	} else if err := s.regions.Validate(reg); err != nil && reg != staff.NationalRegion {
 		return "", health.Errorf(health.Invalid, "invalid_region", "region", "%v", err)
+	}
+	if err := s.allow(r, c, a, reg); err != nil {
+		return "", err
+	}
+	if reg == staff.NationalRegion {
+		return "", nil
 	}
 	return reg, nil
 }
@@ -307,12 +314,12 @@ func referralJSON(ref node.Referral, rec node.ContactRecord) referralOut {
 // referrals lists the contacts referred to the counties of a region by
 // other counties' cases: open ones, or all=true (staff).
 func (s *Server) referrals(w http.ResponseWriter, r *http.Request) {
-	c, err := s.staff(r)
+	c, err := s.staff(r, staff.ReadReferrals)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	reg, err := s.listRegion(r, c, true)
+	reg, err := s.listRegion(r, c, staff.ReadReferrals)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -340,7 +347,7 @@ func (s *Server) referrals(w http.ResponseWriter, r *http.Request) {
 // ackReferral records that the receiving county took a referral over
 // (staff of that county, or national staff).
 func (s *Server) ackReferral(w http.ResponseWriter, r *http.Request) {
-	c, err := s.staff(r)
+	c, err := s.staff(r, staff.AckReferrals)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -357,7 +364,7 @@ func (s *Server) ackReferral(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if _, err := s.n.AckReferral(r.Context(), c.Actor(), c.Region, seq, b.Note); err != nil {
+	if _, err := s.n.AckReferral(r.Context(), c.Actor(), nationalAsEmpty(c.Staff.Region), seq, b.Note); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -390,12 +397,12 @@ type alertOut struct {
 // at the same place and time (staff; national staff without a region see
 // all).
 func (s *Server) alerts(w http.ResponseWriter, r *http.Request) {
-	c, err := s.staff(r)
+	c, err := s.staff(r, staff.ReadAlerts)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	reg, err := s.listRegion(r, c, false)
+	reg, err := s.listRegion(r, c, staff.ReadAlerts)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -407,4 +414,13 @@ func (s *Server) alerts(w http.ResponseWriter, r *http.Request) {
 			PlaceName: s.placeName(a.Place), From: health.FormatTime(a.From), To: health.FormatTime(a.To), Regions: a.Regions}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"region": reg, "alerts": out})
+}
+
+// nationalAsEmpty is region, with the national region as "" (the node's
+// region filters take "" for the whole country).
+func nationalAsEmpty(region string) string {
+	if region == staff.NationalRegion {
+		return ""
+	}
+	return region
 }

@@ -9,6 +9,7 @@ import (
 
 	"healthcode/internal/export"
 	"healthcode/internal/health"
+	"healthcode/internal/staff"
 )
 
 type listExposureOut struct {
@@ -41,12 +42,12 @@ const (
 // community, with masked names and phones: JSON, or a CSV or XLSX
 // attachment for the community workers (staff).
 func (s *Server) communityList(w http.ResponseWriter, r *http.Request) {
-	c, err := s.staff(r)
+	c, err := s.staff(r, staff.ReadCommunityLists)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	reg, err := s.listRegion(r, c, true)
+	reg, err := s.listRegion(r, c, staff.ReadCommunityLists)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -8,6 +8,7 @@ import (
 
 	"healthcode/internal/health"
 	"healthcode/internal/node"
+	"healthcode/internal/staff"
 )
 
 type enrolBody struct {
@@ -35,8 +36,18 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 	actor := "self"
 	in := []node.Enrolment{{IDNumber: b.IDNumber, Name: b.Name, Phone: b.Phone, HomeRegion: b.HomeRegion}}
 	if b.Persons != nil {
-		c, err := s.staff(r)
+		c, err := s.staff(r, staff.EnrolPersons)
 		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		homes := make([]string, 0, len(b.Persons))
+		for _, p := range b.Persons {
+			if p.HomeRegion != "" {
+				homes = append(homes, p.HomeRegion)
+			}
+		}
+		if err := s.allowAll(r, c, staff.EnrolPersons, homes); err != nil {
 			s.writeError(w, r, err)
 			return
 		}

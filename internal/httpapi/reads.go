@@ -7,6 +7,7 @@ import (
 	"healthcode/internal/health"
 	"healthcode/internal/node"
 	"healthcode/internal/region"
+	"healthcode/internal/staff"
 )
 
 type kindOut struct {
@@ -73,7 +74,12 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	public := e.Kind == health.EvRiskDeclared || e.Kind == health.EvRiskLifted || e.Kind == health.EvPlaceRegistered
-	if !c.Staff && !public && e.Person != c.Person {
+	if c.IsStaff() {
+		if err := s.allow(r, c, staff.ReadEvents, s.eventRegion(e)); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	} else if !public && e.Person != c.Person {
 		s.writeError(w, r, health.Errorf(health.Permission, "not_your_event", "id", "this event is not about you"))
 		return
 	}
@@ -94,7 +100,7 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 	if e.Region != 0 {
 		out["region"] = region.Unpack(e.Region)
 	}
-	if c.Staff {
+	if c.IsStaff() {
 		out["actor"] = e.Actor
 	}
 	switch e.Kind {
@@ -115,4 +121,24 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 		out["data"] = json.RawMessage(e.Data)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// eventRegion is the region of the object an event is about, for staff
+// reads: its person's home, else its region, else its place's region, else
+// "" (no regional object).
+func (s *Server) eventRegion(e health.Event) string {
+	if e.Person != 0 {
+		if reg, err := s.personRegion(e.Person); err == nil {
+			return reg
+		}
+	}
+	if e.Region != 0 {
+		return region.Unpack(e.Region)
+	}
+	if e.Place != 0 {
+		if pl, err := s.n.Place(e.Place); err == nil {
+			return pl.Region
+		}
+	}
+	return ""
 }

@@ -3,11 +3,9 @@
 package httpapi
 
 import (
-	"crypto/subtle"
 	_ "embed"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"healthcode/internal/health"
 	"healthcode/internal/node"
 	"healthcode/internal/region"
+	"healthcode/internal/staff"
 )
 
 //go:embed openapi.yaml
@@ -28,13 +27,12 @@ func OpenAPI() []byte { return append([]byte(nil), openAPI...) }
 
 // Config configures the API server.
 type Config struct {
-	Node       *node.Node
-	Logger     *slog.Logger
-	AdminToken string                // the staff bearer token (until staff accounts exist)
-	Gatherer   prometheus.Gatherer   // for /metrics; nil: none
-	Registry   prometheus.Registerer // for request metrics; nil: none
-	Version    string
-	Web        http.Handler // the HTML console at /; nil: none
+	Node     *node.Node
+	Logger   *slog.Logger
+	Gatherer prometheus.Gatherer   // for /metrics; nil: none
+	Registry prometheus.Registerer // for request metrics; nil: none
+	Version  string
+	Web      http.Handler // the HTML console at /; nil: none
 	// Regions is the region table the node uses (officials' regions,
 	// community names); nil: the embedded table (region.Default).
 	Regions *region.Table
@@ -44,11 +42,11 @@ type Config struct {
 type Server struct {
 	n       *node.Node
 	log     *slog.Logger
-	admin   []byte
 	regions *region.Table
 	cfg     Config
 	mux     *http.ServeMux
 	reqs    *prometheus.CounterVec
+	denied  *prometheus.CounterVec
 }
 
 // Route is one API route: method, path pattern and whether it needs staff.
@@ -63,6 +61,8 @@ func Routes() []Route {
 		{"GET", "/healthz", (*Server).healthz},
 		{"GET", "/api/v1/openapi.yaml", (*Server).openapi},
 		{"POST", "/api/v1/sessions", (*Server).login},
+		{"GET", "/api/v1/sessions/current", (*Server).whoami},
+		{"DELETE", "/api/v1/sessions/current", (*Server).logout},
 		{"POST", "/api/v1/persons", (*Server).enrol},
 		{"GET", "/api/v1/persons/{id}/code", (*Server).code},
 		{"GET", "/api/v1/persons/{id}/code.png", (*Server).codePNG},
@@ -115,7 +115,7 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{n: cfg.Node, log: cfg.Logger, admin: []byte(cfg.AdminToken), regions: cfg.Regions, cfg: cfg, mux: http.NewServeMux()}
+	s := &Server{n: cfg.Node, log: cfg.Logger, regions: cfg.Regions, cfg: cfg, mux: http.NewServeMux()}
 	if s.regions == nil {
 		t, err := region.Default()
 		if err != nil {
@@ -128,8 +128,10 @@ func New(cfg Config) *Server {
 	}
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "healthcode_http_requests_total",
 		Help: "API requests by route and status class."}, []string{"route", "class"})
+	s.denied = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "healthcode_http_denied_total",
+		Help: "Staff requests refused for a role or region the account lacks, by action and reason."}, []string{"action", "reason"})
 	if cfg.Registry != nil {
-		cfg.Registry.MustRegister(s.reqs)
+		cfg.Registry.MustRegister(s.reqs, s.denied)
 	}
 	for _, rt := range Routes() {
 		rt := rt
@@ -175,78 +177,91 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// Caller is who made a request.
+// Caller is who made a request: a staff account (by session or API key)
+// or a person (by person token).
 type Caller struct {
-	Staff  bool
-	Person uint32 // set for a person token
-	// Official and Region name the acting official of a staff request and
-	// their region (the X-Healthcode-Official header); both "" for the
-	// national staff account.
-	Official, Region string
+	Staff  staff.Principal // Username is "" for a person
+	Person uint32          // set for a person token
 }
 
-// Actor names the caller in events: "staff:admin", "staff:li@440106" or
-// "person:p12".
+// IsStaff reports whether a staff account made the request.
+func (c Caller) IsStaff() bool { return c.Staff.Username != "" }
+
+// Actor names the caller in events: "staff:li@440106" or "person:p12".
 func (c Caller) Actor() string {
-	switch {
-	case c.Staff && c.Official != "":
-		return "staff:" + c.Official + "@" + c.Region
-	case c.Staff:
-		return "staff:admin"
+	if c.IsStaff() {
+		return c.Staff.Actor()
 	}
 	return "person:" + health.PersonID(c.Person)
 }
 
-// OfficialHeader names the acting official of a staff request until staff
-// accounts exist: "<name>@<6-digit region code>".
-const OfficialHeader = "X-Healthcode-Official"
-
-var officialRE = regexp.MustCompile(`^([a-z0-9._-]{1,32})@([0-9]{6})$`)
-
-// caller authenticates the bearer token; a missing or bad token is 401. A
-// staff request may name its official (OfficialHeader); a malformed header
-// is 400, on a person token 403.
+// caller authenticates the bearer token: a staff session ("hcs_…"), a staff
+// API key ("hck_…") or a person token. A missing or bad token is 401.
 func (s *Server) caller(r *http.Request) (Caller, error) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || tok == "" {
 		return Caller{}, health.Errorf(health.Unauthorized, "missing_token", "", "an Authorization: Bearer token is required")
 	}
-	var c Caller
-	if len(s.admin) > 0 && subtle.ConstantTimeCompare([]byte(tok), s.admin) == 1 {
-		c.Staff = true
-	} else if p, ok := s.n.CheckPersonToken(tok); ok {
-		c.Person = p
-	} else {
-		return Caller{}, health.Errorf(health.Unauthorized, "invalid_token", "", "the bearer token is not valid")
+	if p, ok := s.n.Authenticate(tok); ok {
+		return Caller{Staff: p}, nil
 	}
-	if h := r.Header.Values(OfficialHeader); len(h) > 0 {
-		if !c.Staff {
-			return Caller{}, health.Errorf(health.Permission, "staff_only", OfficialHeader, "only a staff request names an official")
-		}
-		m := officialRE.FindStringSubmatch(h[0])
-		if len(h) > 1 || m == nil {
-			return Caller{}, health.Errorf(health.Invalid, "invalid_official", OfficialHeader,
-				"must be one <name>@<region>: a name of 1 to 32 of a-z 0-9 . _ - and a 6-digit region code, e.g. li.ming@440106")
-		}
-		if err := s.regions.Validate(m[2]); err != nil {
-			return Caller{}, health.Errorf(health.Invalid, "invalid_official", OfficialHeader, "%v", err)
-		}
-		c.Official, c.Region = m[1], m[2]
+	if p, ok := s.n.CheckPersonToken(tok); ok {
+		return Caller{Person: p}, nil
 	}
-	return c, nil
+	return Caller{}, health.Errorf(health.Unauthorized, "invalid_token", "", "the bearer token is not valid (or its session ended)")
 }
 
-// staff authenticates and requires a staff token.
-func (s *Server) staff(r *http.Request) (Caller, error) {
+// staff authenticates a staff account that may perform action a somewhere
+// (its role grants a); the handler then checks the object's region with
+// allow. A person token is 403.
+func (s *Server) staff(r *http.Request, a staff.Action) (Caller, error) {
 	c, err := s.caller(r)
 	if err != nil {
 		return c, err
 	}
-	if !c.Staff {
-		return c, health.Errorf(health.Permission, "staff_only", "", "this endpoint needs a staff token")
+	if !c.IsStaff() {
+		s.deny(r, c, a, "staff_only")
+		return c, health.Errorf(health.Permission, "staff_only", "", "this endpoint needs a staff account (%s)", a)
 	}
-	return c, nil
+	return c, s.allow(r, c, a, "")
 }
+
+// allow checks that staff caller c may perform action a on an object in
+// region objectRegion (staff.Allowed), and logs and counts a refusal.
+func (s *Server) allow(r *http.Request, c Caller, a staff.Action, objectRegion string) error {
+	err := staff.Allowed(c.Staff, a, objectRegion)
+	if err != nil {
+		code := "denied"
+		if he, ok := err.(*health.Error); ok {
+			code = he.Code
+		}
+		s.deny(r, c, a, code)
+	}
+	return err
+}
+
+// allowAll is allow for several objects (each region checked once).
+func (s *Server) allowAll(r *http.Request, c Caller, a staff.Action, regions []string) error {
+	seen := map[string]bool{}
+	for _, reg := range regions {
+		if !seen[reg] {
+			seen[reg] = true
+			if err := s.allow(r, c, a, reg); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// deny logs and counts a refused staff request.
+func (s *Server) deny(r *http.Request, c Caller, a staff.Action, reason string) {
+	s.denied.WithLabelValues(a.String(), reason).Inc()
+	s.log.Warn("request refused", "method", r.Method, "path", r.URL.Path, "actor", c.Actor(), "action", a.String(), "reason", reason)
+}
+
+// personRegion returns person p's home region (for region checks).
+func (s *Server) personRegion(p uint32) (string, error) { return s.n.PersonRegion(p) }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]any{"status": "ok", "version": s.cfg.Version, "time": health.FormatTime(s.n.Now())})

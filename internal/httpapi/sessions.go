@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"healthcode/internal/health"
 	"healthcode/internal/staff"
@@ -36,6 +37,41 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusCreated, map[string]string{"token": tok, "expires": health.FormatTime(expires)})
+}
+
+// whoami describes the staff account of the request's token (GET
+// /api/v1/sessions/current): clients learn their username (a lab's id),
+// roles and region.
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
+	c, err := s.caller(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !c.IsStaff() {
+		s.writeError(w, r, health.Errorf(health.Permission, "staff_only", "", "a person token has no staff session"))
+		return
+	}
+	p := c.Staff
+	writeJSON(w, http.StatusOK, map[string]any{"username": p.Username, "roles": p.Roles.Names(), "region": p.Region,
+		"level": p.Level.String(), "api_key": p.KeyID != ""})
+}
+
+// logout ends the request's session (DELETE /api/v1/sessions/current): 204.
+// An API key is revoked by an operator, not here.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	c, err := s.caller(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !c.IsStaff() || c.Staff.KeyID != "" {
+		s.writeError(w, r, health.Errorf(health.Invalid, "not_a_session", "", "only a staff session (hcs_…) can be ended here"))
+		return
+	}
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	s.n.Logout(tok)
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // clientIP is the address login failures are counted against: the peer's

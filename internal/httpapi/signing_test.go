@@ -334,7 +334,7 @@ func TestGateLookupIsLogged(t *testing.T) {
 		t.Errorf("lookup: %v", m)
 	}
 	ev := e.do("GET", "/api/v1/events/"+m["lookup_event"].(string), adminToken, nil).json(t)
-	if ev["kind"] != "id_lookup" || ev["place_id"] != place || ev["actor"] != "staff:admin" || ev["person_id"] != "p1" {
+	if ev["kind"] != "id_lookup" || ev["place_id"] != place || ev["actor"] != "staff:tester@000000" || ev["person_id"] != "p1" {
 		t.Errorf("lookup event: %v", ev)
 	}
 	before := e.node.Stats().Events

@@ -8,6 +8,7 @@ import (
 	"healthcode/internal/codesign"
 	"healthcode/internal/health"
 	"healthcode/internal/node"
+	"healthcode/internal/staff"
 )
 
 type placeBody struct {
@@ -55,7 +56,7 @@ func (s *Server) placeJSON(p health.Place) (placeOut, error) {
 }
 
 func (s *Server) registerPlace(w http.ResponseWriter, r *http.Request) {
-	c, err := s.staff(r)
+	c, err := s.staff(r, staff.ManagePlaces)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -71,6 +72,10 @@ func (s *Server) registerPlace(w http.ResponseWriter, r *http.Request) {
 			f = "lng"
 		}
 		s.writeError(w, r, health.Errorf(health.Invalid, "missing_field", f, "is required (WGS-84 degrees)"))
+		return
+	}
+	if err := s.allow(r, c, staff.ManagePlaces, b.Region); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	idx, err := s.n.RegisterPlace(r.Context(), c.Actor(), node.PlaceInput{Name: b.Name, Aliases: b.Aliases, Kind: b.Kind, Region: b.Region, Lat: *b.Lat, Lng: *b.Lng, DynamicPeriod: b.DynamicPeriod})
@@ -203,8 +208,8 @@ func (s *Server) visits(w http.ResponseWriter, r *http.Request) {
 	items := []visitBody{b}
 	list := ""
 	if b.Visits != nil {
-		if !c.Staff {
-			s.writeError(w, r, health.Errorf(health.Permission, "staff_only", "visits", "a batch of visits needs a staff token"))
+		if !c.IsStaff() {
+			s.writeError(w, r, health.Errorf(health.Permission, "staff_only", "visits", "a batch of visits needs a staff account"))
 			return
 		}
 		if b.PersonID != "" || b.PlaceCode != "" {
@@ -230,7 +235,7 @@ func (s *Server) visits(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, health.Errorf(health.Invalid, "invalid_person_id", field("person_id"), "%q is not a person id (e.g. p123)", v.PersonID))
 			return
 		}
-		if !c.Staff && p != c.Person {
+		if !c.IsStaff() && p != c.Person {
 			s.writeError(w, r, health.Errorf(health.Permission, "not_your_visit", field("person_id"), "a person token records only its own visits"))
 			return
 		}
@@ -244,7 +249,19 @@ func (s *Server) visits(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		in[i] = node.VisitInput{Person: p, PlaceCode: v.PlaceCode, At: at, Until: until, Trusted: c.Staff}
+		if c.IsStaff() {
+			// Staff record visits at places of their region only.
+			pl, err := s.n.PlaceOfCode(field("place_code"), v.PlaceCode, true)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			if err := s.allow(r, c, staff.RecordVisits, s.placeRegion(pl)); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		in[i] = node.VisitInput{Person: p, PlaceCode: v.PlaceCode, At: at, Until: until, Trusted: c.IsStaff()}
 		switch {
 		case v.ScanLat != nil && v.ScanLng != nil:
 			in[i].ScanLoc, in[i].ScanLat, in[i].ScanLng = true, *v.ScanLat, *v.ScanLng
@@ -272,7 +289,7 @@ type resultBody struct {
 }
 
 func (s *Server) results(w http.ResponseWriter, r *http.Request) {
-	c, err := s.staff(r)
+	c, err := s.staff(r, staff.UploadResults)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -309,7 +326,14 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 		}
 		in[i] = node.ResultInput{SampleID: x.SampleID, Person: p, IDNumber: x.IDNumber, SampledAt: at, Result: res}
 	}
+	// A lab account uploads its own results only: the lab id is its
+	// username (D47).
 	lab := r.PathValue("lab")
+	if lab != c.Staff.Username {
+		s.deny(r, c, staff.UploadResults, "not_your_lab")
+		s.writeError(w, r, health.Errorf(health.Permission, "not_your_lab", "lab", "account %s uploads the results of lab %s only", c.Staff.Username, c.Staff.Username))
+		return
+	}
 	rc, err := s.n.UploadResults(r.Context(), "lab:"+lab+"/"+c.Actor(), lab, in)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -341,7 +365,7 @@ func areaJSON(a health.RiskArea) areaOut {
 }
 
 func (s *Server) declareArea(w http.ResponseWriter, r *http.Request) {
-	c, err := s.staff(r)
+	c, err := s.staff(r, staff.DeclareRiskAreas)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -366,6 +390,10 @@ func (s *Server) declareArea(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := s.allow(r, c, staff.DeclareRiskAreas, b.Region); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	res, err := s.n.DeclareRiskArea(r.Context(), c.Actor(), node.RiskAreaInput{Region: b.Region, Level: level, From: from, Until: until})
 	if err != nil {
 		s.writeError(w, r, err)
@@ -377,7 +405,7 @@ func (s *Server) declareArea(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) liftArea(w http.ResponseWriter, r *http.Request) {
-	c, err := s.staff(r)
+	c, err := s.staff(r, staff.DeclareRiskAreas)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -386,6 +414,14 @@ func (s *Server) liftArea(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		s.writeError(w, r, health.Errorf(health.Invalid, "invalid_area_id", "id", "%q is not an area id (e.g. e42)", r.PathValue("id")))
 		return
+	}
+	for _, a := range s.n.RiskAreas(true) {
+		if a.Seq == seq {
+			if err := s.allow(r, c, staff.DeclareRiskAreas, a.Region); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
 	}
 	res, err := s.n.LiftRiskArea(r.Context(), c.Actor(), seq)
 	if err != nil {
@@ -406,4 +442,13 @@ func (s *Server) listAreas(w http.ResponseWriter, r *http.Request) {
 		out[i] = areaJSON(a)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"risk_areas": out})
+}
+
+// placeRegion is place p's region ("" for an unknown place: the node
+// refuses it anyway).
+func (s *Server) placeRegion(p uint32) string {
+	if pl, err := s.n.Place(p); err == nil {
+		return pl.Region
+	}
+	return ""
 }

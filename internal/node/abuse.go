@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"healthcode/internal/health"
-	"healthcode/internal/region"
 )
 
 // Abuse detection (D45): when an override is requested, before anyone can
@@ -178,7 +177,7 @@ const selfActor = "self"
 
 // enrolled records a person_enrolled event.
 func (a *attributes) enrolled(e *health.Event) {
-	a.homes[packedRegion(countyOf(region.Unpack(e.Region)))]++
+	a.homes[e.Region-e.Region%1000]++ // the county of a street (packed codes keep digit prefixes)
 	if e.Actor == selfActor || e.Actor == "" {
 		return
 	}
@@ -336,11 +335,13 @@ func (n *Node) factsLocked(off Official, req *overrideRequest, now time.Time, fa
 			}
 		}
 	}
+	outside := false
 	for i := range facts {
 		facts[i].link = n.linkTo(off.Region, facts[i].p, now)
+		outside = outside || facts[i].link == linkNone
 	}
-	if err := n.checkCoverage(off, req.persons, now); err != nil {
-		return err
+	if outside {
+		return n.checkCoverage(off, req.persons, now)
 	}
 	// Open cases, their counties, cities and trajectory places.
 	caseOf := map[uint32]bool{}
@@ -428,17 +429,22 @@ func (n *Node) factsLocked(off Official, req *overrideRequest, now time.Time, fa
 	return nil
 }
 
-// maxVisitReads bounds the visit events read per person for their batches.
-const maxVisitReads = 20
+// Reads of visit events for their batches: at most maxVisitReads per
+// person (the latest), and about maxVisitReadsAll for a whole request.
+const (
+	maxVisitReads    = 20
+	maxVisitReadsAll = 20000
+)
 
 // visitBatches adds to each person's attributes the batches of their recent
 // visits, read from the store (the visit index does not keep them).
 func (n *Node) visitBatches(ctx context.Context, facts []personFacts) error {
+	per := max(1, min(maxVisitReads, maxVisitReadsAll/len(facts)))
 	for i := range facts {
 		f := &facts[i]
 		vs := f.visits
-		if len(vs) > maxVisitReads {
-			vs = vs[len(vs)-maxVisitReads:]
+		if len(vs) > per {
+			vs = vs[len(vs)-per:]
 		}
 		seen := map[string]bool{}
 		for _, v := range vs {

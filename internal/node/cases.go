@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"healthcode/internal/health"
+	"healthcode/internal/staff"
 	"healthcode/internal/trace"
 )
 
@@ -49,6 +50,21 @@ type Assignment struct {
 	Seq          uint64    `json:"-"`
 	Actor        string    `json:"-"`
 	At           time.Time `json:"-"`
+}
+
+// VisibleTo reports whether a staff account of region acct may work on the
+// case: its region covers the case's county or a county the case is
+// assigned to (remote help).
+func (c *Case) VisibleTo(acct string) bool {
+	if staff.Covers(acct, c.Region) {
+		return true
+	}
+	for _, a := range c.Assignments {
+		if staff.Covers(acct, a.Region) {
+			return true
+		}
+	}
+	return false
 }
 
 // Transport details a stop on a train, flight or bus.

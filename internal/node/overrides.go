@@ -338,7 +338,8 @@ func (n *Node) applyOverride(e *health.Event, affected map[uint32]struct{}) erro
 		}
 		reason, err := health.ParseOverrideReason("reason", d.Reason)
 		if err != nil {
-			return err
+			// The list only grows; a ground no longer offered still replays.
+			reason = health.OverrideReason{Code: d.Reason, Title: map[string]string{"zh": d.Reason, "en": d.Reason}}
 		}
 		o := &Override{ID: OverrideID(e.Seq), Seq: e.Seq, Persons: d.Persons, Colour: health.Colour(e.Aux), Reason: reason,
 			Evidence: d.Evidence, Documents: d.Documents, Until: e.Until, Note: d.Note,
@@ -441,9 +442,15 @@ type OverrideInput struct {
 // maxEvidence is the most references one request may carry.
 const maxEvidence = 50
 
-// epidemicKinds are the events that can support an override.
-var epidemicKinds = []health.EventKind{health.EvVisit, health.EvTestResult, health.EvTestCorrected, health.EvRiskDeclared,
-	health.EvCaseOpened, health.EvStopsReplaced, health.EvContactTraced}
+// epidemic reports whether events of kind k can support an override.
+func epidemic(k health.EventKind) bool {
+	switch k {
+	case health.EvVisit, health.EvTestResult, health.EvTestCorrected, health.EvRiskDeclared,
+		health.EvCaseOpened, health.EvStopsReplaced, health.EvContactTraced:
+		return true
+	}
+	return false
+}
 
 // overrideRequest is a validated request with its referenced events.
 type overrideRequest struct {
@@ -498,7 +505,7 @@ func (n *Node) checkOverrideInput(ctx context.Context, in OverrideInput, now tim
 	for i, ref := range in.Evidence {
 		f := fmt.Sprintf("evidence[%d]", i)
 		if seenRef[ref] {
-			return nil, health.Errorf(health.Invalid, "duplicate_evidence", f, "%q is given twice", ref)
+			return nil, health.Errorf(health.Invalid, "duplicate_evidence", f, "%q is given twice", truncateText(ref, 40))
 		}
 		seenRef[ref] = true
 		if doc, ok := strings.CutPrefix(ref, "doc:"); ok {
@@ -520,7 +527,7 @@ func (n *Node) checkOverrideInput(ctx context.Context, in OverrideInput, now tim
 		if err != nil {
 			return nil, fmt.Errorf("node: evidence %s: %w", ref, err)
 		}
-		if !slices.Contains(epidemicKinds, e.Kind) {
+		if !epidemic(e.Kind) {
 			return nil, health.Errorf(health.Invalid, "evidence_not_epidemic", f, "event %s is a %s, not epidemic evidence (a test, visit, case, trajectory, contact or risk area)", ref, e.Kind)
 		}
 		e.Data = slices.Clone(e.Data)

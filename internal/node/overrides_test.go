@@ -453,7 +453,7 @@ func TestZhengzhouReplay(t *testing.T) {
 	ctx := context.Background()
 	now := n.Clock.Now()
 	zz := []string{"410102", "410103", "410104", "410105", "410108"} // 郑州 districts
-	var elsewhere []string                                            // counties of other provinces
+	var elsewhere []string                                           // counties of other provinces
 	for _, prov := range []string{"340000", "370000", "130000", "420000"} {
 		for _, c := range n.Regions.Counties(prov)[:20] {
 			elsewhere = append(elsewhere, c.Code)

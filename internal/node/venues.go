@@ -97,6 +97,14 @@ func (n *Node) PlaceCode(idx uint32) (payload string, staleAt time.Time, err err
 // node's venue key, and, for a dynamic place, be a dynamic code of the
 // current (or previous) window at 'at'. The unsigned legacy form
 // ("HCP1:L45") is accepted only when trusted (staff imports).
+// PlaceOfCode returns the place a place code names (see RecordVisits for
+// the codes accepted; trusted admits the unsigned staff form). It returns
+// Invalid or Unprocessable for a refused code (naming field), NotFound for
+// an unknown place.
+func (n *Node) PlaceOfCode(field, code string, trusted bool) (uint32, error) {
+	return n.placeOfCode(field, code, trusted, n.now())
+}
+
 func (n *Node) placeOfCode(field, code string, trusted bool, at time.Time) (uint32, error) {
 	if strings.HasPrefix(code, health.PlaceCodePrefix) {
 		if !trusted {

@@ -17,6 +17,7 @@ import (
 	"healthcode/internal/node"
 	"healthcode/internal/region"
 	"healthcode/internal/sqlite"
+	"healthcode/internal/staff"
 )
 
 // Clock is an injectable clock that tests step by hand.
@@ -98,6 +99,9 @@ func StartWith(t testing.TB, o Options) *Node {
 		t.Fatal(err)
 	}
 	n, err := node.Open(ctx, node.Config{Store: store, Vault: vault, Regions: regions, Ruleset: rules, Now: clock.Now, Keys: keys, Region: o.Region, Trust: o.Trust,
+		// Cheap password hashes: tests create many accounts (the
+		// default argon2id takes 64 MiB and about 0.1 s each).
+		Staff:  staff.Config{Password: staff.PasswordParams{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

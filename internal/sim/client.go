@@ -32,8 +32,12 @@ const DefaultConcurrency = 4
 // Client loads a [City] into a node through its HTTP API. Its methods may
 // be called concurrently; its fields must not change once one was called.
 type Client struct {
-	Base        string       // the node's base URL, e.g. "http://127.0.0.1:8080"
-	AdminToken  string       // the staff bearer token
+	Base  string // the node's base URL, e.g. "http://127.0.0.1:8080"
+	Token string // a staff bearer token (session or API key) of an account with the roles the load needs
+	// LabTokens are the bearer tokens of the lab accounts by lab id (a
+	// lab's results go with its own account; the lab id is the account's
+	// username). A lab without one uses Token.
+	LabTokens   map[string]string
 	HTTP        *http.Client // nil: a client whose transport keeps Concurrency idle connections per host
 	Concurrency int          // concurrent requests; default 4
 	// Rate caps the requests per second, over all of the client's
@@ -291,8 +295,14 @@ func (l *loader) stream(ctx context.Context, method, path string, body []byte, r
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
-	if l.c.AdminToken != "" {
-		req.Header.Set("Authorization", "Bearer "+l.c.AdminToken)
+	tok := l.c.Token
+	if rest, ok := strings.CutPrefix(path, "/api/v1/labs/"); ok {
+		if lab, _, ok := strings.Cut(rest, "/"); ok && l.c.LabTokens[lab] != "" {
+			tok = l.c.LabTokens[lab]
+		}
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err := l.hc.Do(req)
 	if err != nil {
@@ -789,6 +799,19 @@ func (c *Client) Stream(ctx context.Context, method, path string, body any, read
 // the node does not tell it.
 func (c *Client) ServerTime(ctx context.Context) time.Time {
 	return c.loader(nil, nil).serverNow(ctx)
+}
+
+// Username returns the username of the staff account of token (GET
+// /api/v1/sessions/current): a lab account's username is its lab id.
+func (c *Client) Username(ctx context.Context, token string) (string, error) {
+	cc := &Client{Base: c.Base, Token: token, HTTP: c.HTTP}
+	var out struct {
+		Username string `json:"username"`
+	}
+	if err := cc.loader(nil, nil).do(ctx, http.MethodGet, "/api/v1/sessions/current", nil, &out); err != nil {
+		return "", err
+	}
+	return out.Username, nil
 }
 
 // Enrol enrols persons as Load does (batches of PersonBatch) and returns

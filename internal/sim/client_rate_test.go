@@ -17,7 +17,7 @@ func TestClientRate(t *testing.T) {
 		w.Write([]byte(`{}`))
 	}))
 	defer srv.Close()
-	cl := &Client{Base: srv.URL, AdminToken: testToken, Concurrency: 4, Rate: 40} // one request per 25ms
+	cl := &Client{Base: srv.URL, Token: testToken, Concurrency: 4, Rate: 40} // one request per 25ms
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range 9 {
@@ -47,7 +47,7 @@ func TestClientEnrol(t *testing.T) {
 	city := clientCity(t, now)
 	srv := httptest.NewServer(newFakeAPI(t, now))
 	defer srv.Close()
-	cl := &Client{Base: srv.URL, AdminToken: testToken}
+	cl := &Client{Base: srv.URL, Token: testToken}
 	ids, existing, err := cl.Enrol(context.Background(), city.Persons[:1500], nil)
 	if err != nil || existing != 0 || len(ids) != 1500 {
 		t.Fatalf("first enrolment: got %d ids, %d existing, %v; want 1500, 0, nil", len(ids), existing, err)

@@ -984,7 +984,7 @@ func TestClientLoad(t *testing.T) {
 			last[phase] = [2]int{done, total}
 		}
 	}
-	cl := &Client{Base: srv.URL + "/", AdminToken: testToken, Concurrency: 3}
+	cl := &Client{Base: srv.URL + "/", Token: testToken, Concurrency: 3}
 	got, err := cl.Load(context.Background(), city, progress)
 	if err != nil {
 		t.Fatal(err)
@@ -1149,7 +1149,7 @@ func TestClientErrors(t *testing.T) {
 			f.failVisit = tt.failVisit
 			srv := httptest.NewServer(f)
 			defer srv.Close()
-			cl := &Client{Base: srv.URL, AdminToken: tt.token, Concurrency: 4}
+			cl := &Client{Base: srv.URL, Token: tt.token, Concurrency: 4}
 			got, err := cl.Load(context.Background(), city, nil)
 			var ae *APIError
 			if !errors.As(err, &ae) {
@@ -1189,7 +1189,7 @@ func TestClientCancelled(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := (&Client{Base: srv.URL, AdminToken: testToken}).Load(ctx, city, nil)
+	_, err := (&Client{Base: srv.URL, Token: testToken}).Load(ctx, city, nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Load error = %v, want context.Canceled", err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"healthcode/internal/health"
 	"healthcode/internal/node"
+	"healthcode/internal/staff"
 )
 
 // casesPerPage is the length of a page of the case list.
@@ -54,8 +55,8 @@ func reviewStatus(r *node.Review) string {
 
 // cases lists the cases, newest first, casesPerPage at a time after the
 // case named by ?after.
-func (h *Handler) cases(w http.ResponseWriter, r *http.Request) {
-	all := h.cfg.Node.Cases()
+func (h *Handler) cases(w http.ResponseWriter, r *http.Request, p staff.Principal) {
+	all := slices.DeleteFunc(h.cfg.Node.Cases(), func(c node.Case) bool { return !c.VisibleTo(p.Region) })
 	if after := r.URL.Query().Get("after"); after != "" {
 		if i := slices.IndexFunc(all, func(c node.Case) bool { return c.ID == after }); i >= 0 {
 			all = all[i+1:]
@@ -109,10 +110,14 @@ type memberRow struct {
 
 // caseDetail shows a case: its fields, current trajectory with the
 // automatic review's findings, version history and chain of transmission.
-func (h *Handler) caseDetail(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) caseDetail(w http.ResponseWriter, r *http.Request, p staff.Principal) {
 	n, lang := h.cfg.Node, pageLang(r)
 	id := r.PathValue("id")
 	c, err := n.Case(id)
+	if err == nil && !c.VisibleTo(p.Region) {
+		h.renderStatus(w, r, http.StatusForbidden, "login.html", "login", map[string]any{"Next": r.URL.RequestURI(), "Forbidden": true})
+		return
+	}
 	if health.KindOf(err) == health.NotFound {
 		h.renderStatus(w, r, http.StatusNotFound, "notfound.html", "not_found", map[string]any{"Case": id})
 		return

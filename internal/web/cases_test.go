@@ -13,6 +13,7 @@ import (
 
 	"healthcode/internal/node"
 	"healthcode/internal/nodetest"
+	"healthcode/internal/staff"
 )
 
 // investigation is a small tracing scenario: case A (home 440106) with
@@ -25,6 +26,7 @@ type investigation struct {
 	restaurant     string
 	findingA       map[string]string // A's outside-infectious-period finding, by language
 	srvURL         string
+	session        string // of "inv", a national investigator
 	T              time.Time
 	homeName, trip string
 }
@@ -41,6 +43,7 @@ func newInvestigation(t *testing.T) *investigation {
 			t.Fatal(err)
 		}
 	}
+	inv.session = signIn(t, n, "inv", "investigator", staff.NationalRegion)
 	people := []node.Enrolment{
 		{IDNumber: nodetest.IDNumber(201), Name: "欧阳明", Phone: "13912345678", HomeRegion: "440106"},
 		{IDNumber: nodetest.IDNumber(202), Name: "司马青", Phone: "13987654321", HomeRegion: "440103"},
@@ -97,7 +100,7 @@ func (inv *investigation) get(t *testing.T, path string) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.AddCookie(&http.Cookie{Name: "hc_staff", Value: "staff"})
+	req.AddCookie(&http.Cookie{Name: "hc_staff", Value: inv.session})
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -155,10 +158,11 @@ func TestCasePages(t *testing.T) {
 func TestCaseListLinksToChainPicture(t *testing.T) {
 	inv := newInvestigation(t)
 	p := page{t, browser(t)}
-	// The pages are for staff: the browser signs in with the token first.
+	// The pages are for investigators: the browser signs in first.
 	p.do(chromedp.Navigate(inv.srvURL+"/cases"),
 		chromedp.WaitVisible(chromedp.CSS("#login")),
-		chromedp.SendKeys(chromedp.CSS("#token"), "staff"),
+		chromedp.SendKeys(chromedp.CSS("#username"), "inv"),
+		chromedp.SendKeys(chromedp.CSS("#password"), testPassword),
 		chromedp.Click(chromedp.CSS("#login-submit")),
 		chromedp.Click(chromedp.CSS(`#cases a[href="/cases/`+inv.caseA+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#chain svg")))
@@ -180,8 +184,10 @@ func TestCaseListLinksToChainPicture(t *testing.T) {
 	}
 }
 
-// Without the staff cookie the pages show a sign-in form and no trajectory; a
-// wrong token does not sign in.
+// Without a session the pages show a sign-in form and no trajectory; a
+// wrong password does not sign in; an account of another county sees only
+// the cases of its county (and those assigned to it), and one without the
+// investigator role none.
 func TestCasePagesNeedStaff(t *testing.T) {
 	inv := newInvestigation(t)
 	for _, path := range []string{"/cases", "/cases/" + inv.caseA} {
@@ -198,19 +204,72 @@ func TestCasePagesNeedStaff(t *testing.T) {
 	}
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, tc := range []struct {
-		token string
-		want  int
-	}{{"wrong", http.StatusUnauthorized}, {"staff", http.StatusSeeOther}} {
-		res, err := noRedirect.PostForm(inv.srvURL+"/login", map[string][]string{"token": {tc.token}, "next": {"//evil.example"}})
+		password string
+		want     int
+	}{{"wrong password!", http.StatusUnauthorized}, {testPassword, http.StatusSeeOther}} {
+		res, err := noRedirect.PostForm(inv.srvURL+"/login", map[string][]string{"username": {"inv"}, "password": {tc.password}, "next": {"//evil.example"}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		res.Body.Close()
 		if res.StatusCode != tc.want {
-			t.Errorf("login with %q: %d, want %d", tc.token, res.StatusCode, tc.want)
+			t.Errorf("login with %q: %d, want %d", tc.password, res.StatusCode, tc.want)
 		}
 		if tc.want == http.StatusSeeOther && res.Header.Get("Location") != "/cases" {
 			t.Errorf("login redirects to %q, want /cases (never another host)", res.Header.Get("Location"))
 		}
+	}
+}
+
+const testPassword = "correct horse battery staple"
+
+// signIn makes an account without a second factor and returns its session.
+func signIn(t *testing.T, n *nodetest.Node, user, roles, region string) string {
+	t.Helper()
+	rs, err := staff.ParseRoles(roles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, _, err := n.AddAccount(ctx, "test", node.AccountInput{Username: user, Roles: rs, Region: region, Password: testPassword}); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := n.Login(ctx, user, testPassword, "", "192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestCasePagesByRegionAndRole(t *testing.T) {
+	inv := newInvestigation(t)
+	// Case A (440106) is assigned to 440103, case B is 440103's own.
+	for _, tc := range []struct {
+		user, roles, region string
+		path                string
+		want                int
+	}{
+		{"tianhe", "investigator", "440106", "/cases/" + inv.caseA, http.StatusOK},
+		{"tianhe", "", "", "/cases/" + inv.caseB, http.StatusForbidden},
+		{"liwan", "investigator", "440103", "/cases/" + inv.caseA, http.StatusOK}, // assigned to 440103
+		{"shenzhen", "investigator", "440300", "/cases/" + inv.caseA, http.StatusForbidden},
+		{"lab1", "lab", "440106", "/cases/" + inv.caseA, http.StatusForbidden},
+		{"lab1", "", "", "/cases", http.StatusForbidden},
+	} {
+		if tc.roles != "" {
+			inv.session = signIn(t, inv.n, tc.user, tc.roles, tc.region)
+		}
+		status, body := inv.get(t, tc.path)
+		if status != tc.want {
+			t.Errorf("%s %s: got %d, want %d", tc.user, tc.path, status, tc.want)
+		}
+		if tc.want == http.StatusForbidden && strings.Contains(body, html.EscapeString(inv.restaurant)) {
+			t.Errorf("%s %s: refused, but the page shows the trajectory", tc.user, tc.path)
+		}
+	}
+	// The list shows only what the account may open.
+	inv.session = signIn(t, inv.n, "shenzhen2", "investigator", "440300")
+	if _, body := inv.get(t, "/cases"); strings.Contains(body, inv.caseA) || strings.Contains(body, inv.caseB) {
+		t.Errorf("a Shenzhen investigator's list shows Guangzhou cases")
 	}
 }

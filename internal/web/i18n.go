@@ -35,8 +35,10 @@ var messages = map[string]map[string]string{
 		"review": "审核", "reviewer": "审核人", "chain": "传播链", "infection": "推断感染时间", "basis": "依据",
 		"shared_stop": "共同暴露地点", "incubation": "按潜伏期推算", "shared": "共同暴露",
 		"cst_note": "时间均为北京时间（UTC+8）。",
-		"login":    "工作人员登录", "staff_token": "工作人员令牌", "login_help": "流调页面仅限工作人员查看，请输入本节点的工作人员令牌。",
-		"login_failed": "令牌不正确。", "login_disabled": "本节点未配置工作人员令牌，流调页面已停用。",
+		"login":    "工作人员登录", "username": "用户名", "password": "密码", "otp": "动态验证码（官员、审计员、运维人员必填）",
+		"login_help":   "流调页面仅限流调人员查看，请用本人工作账号登录。",
+		"login_failed": "用户名、密码或动态验证码不正确。", "login_locked": "登录失败次数过多，账号已暂时锁定，请稍后再试。",
+		"login_forbidden": "当前账号没有查看流调页面的权限（需要流调员角色）。",
 	},
 	"en": {
 		"app": "Health code & tracing", "overview": "Overview", "places": "Place codes", "rules": "Rules", "code": "View a code",
@@ -65,8 +67,10 @@ var messages = map[string]map[string]string{
 		"review": "Review", "reviewer": "Reviewer", "chain": "Chain of transmission", "infection": "Inferred infection", "basis": "Basis",
 		"shared_stop": "shared stop", "incubation": "from incubation", "shared": "Shared stops",
 		"cst_note": "Times are China Standard Time (UTC+8).",
-		"login":    "Staff sign-in", "staff_token": "Staff token", "login_help": "The investigation pages are for staff only: enter this node's staff token.",
-		"login_failed": "Wrong token.", "login_disabled": "This node has no staff token, so the investigation pages are disabled.",
+		"login":    "Staff sign-in", "username": "Username", "password": "Password", "otp": "One-time code (officials, auditors, operators)",
+		"login_help":   "The investigation pages are for investigators only: sign in with your own staff account.",
+		"login_failed": "Wrong username, password or one-time code.", "login_locked": "Too many failed sign-ins: the account is locked for a while; try again later.",
+		"login_forbidden": "This account may not see the investigation pages (they need the investigator role).",
 	},
 }
 

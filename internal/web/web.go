@@ -27,9 +27,6 @@ var templates embed.FS
 type Config struct {
 	Node    *node.Node
 	Regions *region.Table
-	// StaffToken opens the investigation pages (/cases); empty disables
-	// them.
-	StaffToken string
 }
 
 // Handler serves the console.

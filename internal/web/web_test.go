@@ -84,8 +84,8 @@ func (p page) text(sel string) string {
 
 func server(t *testing.T) (*nodetest.Node, *httptest.Server) {
 	n := nodetest.Start(t, "", nil)
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Node: n.Node, AdminToken: "staff",
-		Web: web.New(web.Config{Node: n.Node, Regions: n.Regions, StaffToken: "staff"})}))
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Node: n.Node,
+		Web: web.New(web.Config{Node: n.Node, Regions: n.Regions})}))
 	t.Cleanup(srv.Close)
 	return n, srv
 }

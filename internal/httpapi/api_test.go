@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"healthcode/internal/codesign"
 	"healthcode/internal/httpapi"
@@ -42,6 +44,25 @@ type env struct {
 
 	mu     sync.Mutex
 	tokens map[string]string // by account: the staff tokens made for adminToken
+	reg    *prometheus.Registry
+}
+
+// metric returns the sum of a counter's series in the server's registry.
+func (e *env) metric(name string) float64 {
+	e.t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
 
 // totpSecrets keeps the TOTP secrets of the accounts staffToken made, by
@@ -62,7 +83,8 @@ func newEnvAt(t *testing.T, dir string) *env {
 func newEnvWith(t *testing.T, o nodetest.Options) *env {
 	t.Helper()
 	n := nodetest.StartWith(t, o)
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Node: n.Node}))
+	reg := prometheus.NewRegistry()
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Node: n.Node, Registry: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 	var once sync.Once
 	closeAll := func() {
 		once.Do(func() {
@@ -83,7 +105,7 @@ func newEnvWith(t *testing.T, o nodetest.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, srv: srv, node: n, clock: n.Clock, router: router, close: closeAll, tokens: map[string]string{}}
+	return &env{t: t, srv: srv, node: n, clock: n.Clock, router: router, close: closeAll, tokens: map[string]string{}, reg: reg}
 }
 
 type resp struct {

@@ -171,6 +171,17 @@ func (s *Server) overrideStep(w http.ResponseWriter, r *http.Request, a staff.Ac
 		s.writeError(w, r, err)
 		return
 	}
+	// Only accounts whose region covers the requester's act on a request
+	// (the node checks the persons and the alerts' level as well).
+	cur, err := s.n.Override(r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.allow(r, c, a, cur.Requester.Region); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	o, err := step(s.n, r, official(c), r.PathValue("id"), b.Note)
 	if err != nil {
 		s.writeError(w, r, s.nodeRefusal(r, c, a, err))

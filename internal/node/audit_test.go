@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"database/sql"
+	"flag"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
@@ -200,6 +201,8 @@ func TestAuditCatchesUpEventsWrittenWithoutIt(t *testing.T) {
 	checkStore(t, dir, 7)
 }
 
+var ingestPersons = flag.Int("ingest-persons", 10000, "BenchmarkIngestAudit: persons enrolled in each node (healthcode bench uses 1000000)")
+
 // BenchmarkIngestAudit measures durable visit ingest with the audit log on
 // and off in the same run: two nodes, one with Config.NoAudit, fed the
 // same batches in alternation (each round: every client sends one batch of
@@ -210,7 +213,8 @@ func TestAuditCatchesUpEventsWrittenWithoutIt(t *testing.T) {
 // It reports visits/s of each and the log's cost in percent of the rate
 // without it.
 func BenchmarkIngestAudit(b *testing.B) {
-	const persons, places, batch, clients = 10000, 200, 10000, 4
+	const batch, clients = 10000, 4
+	persons, places := *ingestPersons, min(2000, max(10, *ingestPersons/50)) // as healthcode bench's ingest
 	for _, layer := range []string{"node", "http"} {
 		b.Run("layer="+layer, func(b *testing.B) {
 			ctx := context.Background()

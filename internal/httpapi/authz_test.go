@@ -15,12 +15,13 @@ import (
 // is, and "other" in 福田区 (440304), outside their authority.
 type authzWorld struct {
 	person, token, place, code, caseID, area, event, lab map[string]string
-	override                                             map[string]string
+	override, appeal                                     map[string]string
 }
 
 func newAuthzWorld(t *testing.T, e *env) *authzWorld {
 	w := &authzWorld{person: map[string]string{}, token: map[string]string{}, place: map[string]string{}, code: map[string]string{},
-		caseID: map[string]string{}, area: map[string]string{}, event: map[string]string{}, lab: map[string]string{}, override: map[string]string{}}
+		caseID: map[string]string{}, area: map[string]string{}, event: map[string]string{}, lab: map[string]string{}, override: map[string]string{},
+		appeal: map[string]string{}}
 	now, h := e.clock.Now(), time.Hour
 	for i, side := range []string{"own", "other"} {
 		reg := map[string]string{"own": "440106", "other": "440304"}[side]
@@ -37,6 +38,8 @@ func newAuthzWorld(t *testing.T, e *env) *authzWorld {
 		ov := e.doAs(official, "POST", "/api/v1/overrides", adminToken, map[string]any{"persons": []string{cp}, "colour": "yellow",
 			"reason": "close_contact_by_phone", "evidence": []string{w.event[side]}, "until": ts(now.Add(24 * h))}).must(t, 201, "override "+side)
 		w.override[side] = ov["override_id"].(string)
+		ap := e.do("POST", "/api/v1/persons/"+w.person[side]+"/appeals", w.token[side], map[string]any{"text": "我没有去过"}).must(t, 201, "appeal "+side)
+		w.appeal[side] = ap["appeal_id"].(string)
 		_ = second
 	}
 	w.lab["own"], w.lab["other"] = "lab-own", "lab-other"
@@ -53,6 +56,10 @@ type authzCase struct {
 	// regionFree: the endpoint acts on no regional object (only the role
 	// is checked).
 	regionFree bool
+	// levelled: a granted role may still be refused on its own region by
+	// the node's level rules (an auditor rolls back only accounts below
+	// it); only the refusal of the other roles is checked.
+	levelled bool
 	// roles, if set, are the roles granted (reads open to auditors as
 	// well as to the action's roles).
 	roles staff.RoleSet
@@ -141,7 +148,17 @@ func TestAuthorisationMatrix(t *testing.T) {
 		"POST /api/v1/overrides/{id}/revoke":       {action: staff.RequestOverrides, path: p("/api/v1/overrides/%s/revoke", w.override), body: func(string) any { return map[string]string{"note": "撤回"} }},
 		"POST /api/v1/overrides/{id}/clear":        {action: staff.Rollback, path: p("/api/v1/overrides/%s/clear", w.override), body: func(string) any { return map[string]string{"note": "ok"} }},
 		"POST /api/v1/overrides/{id}/audit-refuse": {action: staff.Rollback, path: p("/api/v1/overrides/%s/audit-refuse", w.override), body: func(string) any { return map[string]string{"note": "no"} }},
-		"GET /api/v1/abuse-alerts":                 {action: staff.ReadAudit, path: func(side string) string { return "/api/v1/abuse-alerts?region=" + reg(side) }},
+		"POST /api/v1/rollbacks": {action: staff.Rollback, levelled: true, path: p("/api/v1/rollbacks%s", nil), body: func(string) any {
+			return map[string]any{"account": "gz.off", "reason": "测试"}
+		}},
+		"GET /api/v1/rollbacks":               {action: staff.ReadAudit, regionFree: true, path: p("/api/v1/rollbacks%s", nil)},
+		"GET /api/v1/persons/{id}/appeals":    {action: staff.ReadCodes, path: p("/api/v1/persons/%s/appeals", w.person)},
+		"GET /api/v1/persons/{id}/access-log": {action: staff.ReadAudit, path: p("/api/v1/persons/%s/access-log", w.person)},
+		"GET /api/v1/appeals":                 {action: staff.HandleAppeals, path: func(side string) string { return "/api/v1/appeals?region=" + reg(side) }},
+		"POST /api/v1/appeals/{id}/resolve": {action: staff.HandleAppeals, path: p("/api/v1/appeals/%s/resolve", w.appeal), body: func(string) any {
+			return map[string]string{"outcome": "upheld", "note": "维持"}
+		}},
+		"GET /api/v1/abuse-alerts": {action: staff.ReadAudit, path: func(side string) string { return "/api/v1/abuse-alerts?region=" + reg(side) }},
 	}
 	// Endpoints outside the matrix: no token, a person's own, or any
 	// signed-in caller (each says why).
@@ -152,7 +169,8 @@ func TestAuthorisationMatrix(t *testing.T) {
 		"GET /api/v1/places": "public place list", "GET /api/v1/places/search": "any token", "GET /api/v1/places/{id}": "public",
 		"GET /api/v1/places/{id}/qr": "the venue poster, public", "GET /api/v1/risk-areas": "public", "GET /api/v1/rules": "public",
 		"GET /api/v1/stats": "aggregates, public", "GET /api/v1/public/cases": "de-identified, public", "POST /api/v1/selfcheck": "public",
-		"POST /api/v1/referrals/{id}/ack": "the node checks the receiving county (TestInvestigationBadInput: ack by another county)",
+		"POST /api/v1/referrals/{id}/ack":   "the node checks the receiving county (TestInvestigationBadInput: ack by another county)",
+		"POST /api/v1/persons/{id}/appeals": "the person's own (or a holder's)", "GET /api/v1/persons/{id}/notices": "the person's own (or a holder's)",
 	}
 	for _, rt := range httpapi.Routes() {
 		key := rt.Method + " " + rt.Path
@@ -183,7 +201,7 @@ func TestAuthorisationMatrix(t *testing.T) {
 			}
 			granted := roles.Has(r)
 			for _, side := range []string{"own", "other"} {
-				if side == "other" && (!granted || c.regionFree) {
+				if side == "other" && (!granted || c.regionFree || c.levelled) {
 					continue
 				}
 				var body any
@@ -196,7 +214,7 @@ func TestAuthorisationMatrix(t *testing.T) {
 				switch {
 				case !granted && !refused:
 					t.Errorf("%s as %s: got %d %s, want 403 (the role lacks %s)", key, r, res.status, res.body, c.action)
-				case granted && side == "own" && refused:
+				case granted && side == "own" && refused && !c.levelled:
 					t.Errorf("%s as %s on its own region: refused %s", key, r, res.body)
 				case granted && side == "other" && !refused:
 					t.Errorf("%s as %s on an object of another region: got %d %s, want 403", key, r, res.status, res.body)

@@ -144,6 +144,15 @@ func (s *Server) listCases(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, caseRow{CaseID: cs.ID, PersonID: health.PersonID(cs.Person), Classification: cs.Classification, Region: cs.Region, Versions: v})
 	}
+	persons := make([]uint32, 0, len(out))
+	for _, row := range out {
+		p, _ := health.ParsePersonID(row.PersonID)
+		persons = append(persons, p)
+	}
+	if err := s.logRead(r, c, "cases", persons...); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"cases": out})
 }
 
@@ -270,7 +279,10 @@ func selfStopsJSON(vs []health.Visit) []selfStopOut {
 // getCase returns a case with every version of its trajectory, its
 // assignments and the person's unconfirmed self-reported stops (staff).
 func (s *Server) getCase(w http.ResponseWriter, r *http.Request) {
-	_, cs, err := s.staffCase(r, staff.ManageCases, r.PathValue("id"))
+	c, cs, err := s.staffCase(r, staff.ManageCases, r.PathValue("id"))
+	if err == nil {
+		err = s.logRead(r, c, "case", cs.Person)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -629,6 +641,14 @@ func (s *Server) traceCases(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		res["recorded"] = n
+	}
+	persons := make([]uint32, len(tr.Contacts))
+	for i, ct := range tr.Contacts {
+		persons[i] = ct.Person
+	}
+	if err := s.logRead(r, c, "trace", persons...); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	out := make([]contactJSON, len(tr.Contacts))
 	for i, ct := range tr.Contacts {

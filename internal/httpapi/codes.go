@@ -29,7 +29,10 @@ func (s *Server) codeCaller(r *http.Request) (uint32, error) {
 		if err != nil {
 			return 0, err
 		}
-		return p, s.allow(r, c, staff.ReadCodes, reg)
+		if err := s.allow(r, c, staff.ReadCodes, reg); err != nil {
+			return 0, err
+		}
+		return p, s.logRead(r, c, "code", p)
 	}
 	if c.Person != p && !s.n.IsDependant(c.Person, p) {
 		return 0, health.Errorf(health.Permission, "not_your_code", "id", "a person token shows only its own code and its dependants' codes")

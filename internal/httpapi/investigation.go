@@ -139,12 +139,16 @@ func (s *Server) recordSelfStops(w http.ResponseWriter, r *http.Request) {
 // selfStops lists a person's unconfirmed self-reported stops (the
 // person's own token, or staff).
 func (s *Server) selfStops(w http.ResponseWriter, r *http.Request) {
-	p, _, err := s.ownPerson(r)
+	p, c, err := s.ownPerson(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	if _, err := s.n.Code(p); err != nil { // an unknown person is 404, not an empty list
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.logRead(r, c, "stops", p); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -340,6 +344,14 @@ func (s *Server) referrals(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		out = append(out, referralJSON(full, rec))
+	}
+	persons := make([]uint32, len(refs))
+	for i, ref := range refs {
+		persons[i] = ref.Person
+	}
+	if err := s.logRead(r, c, "referrals", persons...); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"region": reg, "referrals": out})
 }

@@ -92,6 +92,14 @@ func (s *Server) communityList(w http.ResponseWriter, r *http.Request) {
 		}
 		l.Contacts = append(l.Contacts, ct)
 	}
+	persons := make([]uint32, len(l.Contacts))
+	for i, ct := range l.Contacts {
+		persons[i], _ = health.ParsePersonID(ct.PersonID)
+	}
+	if err := s.logRead(r, c, "community_list", persons...); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if format == "json" {
 		out := make([]listContactOut, len(l.Contacts))
 		for i, ct := range l.Contacts {

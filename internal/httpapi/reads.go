@@ -79,6 +79,12 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
+		if e.Person != 0 {
+			if err := s.logRead(r, c, "events", e.Person); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
 	} else if !public && e.Person != c.Person {
 		s.writeError(w, r, health.Errorf(health.Permission, "not_your_event", "id", "this event is not about you"))
 		return

@@ -51,6 +51,17 @@ const (
 	EvAbuseAlert        EventKind = 35 // abuse detection flagged request Ref to the level above (Data: check, counts, sample)
 )
 
+// Recourse and accountability (D48): rollbacks, staff reads of personal
+// data, appeals. None of them can itself be rolled back. Seq and person
+// lists in Data are compact ranges ("3-7,12", first-last).
+const (
+	EvRolledBack      EventKind = 40 // an auditor voided events (Data: the auditor, the account or batch, the range, the reason, the seqs and the persons told; Aux: count)
+	EvDataRead        EventKind = 41 // a staff member read personal data (Person: the one person, else 0; Aux: persons; Data: what, the persons)
+	EvAppealEscalated EventKind = 42 // appeal Ref missed its deadline (At) and went one level up (Region: the new region; Data: from, to)
+	EvAppealFiled     EventKind = 43 // Person appealed their code (Region: where it goes; Ref: the cited event; Data: text, evidence, reason, route)
+	EvAppealResolved  EventKind = 44 // appeal Ref was resolved (Data: who, outcome, note, overrides lifted for Person, events of Person voided)
+)
+
 var eventKindNames = map[EventKind]string{
 	EvPersonEnrolled:  "person_enrolled",
 	EvPlaceRegistered: "place_registered",
@@ -82,6 +93,12 @@ var eventKindNames = map[EventKind]string{
 	EvOverrideRevoked:   "override_revoked",
 	EvOverrideCleared:   "override_cleared",
 	EvAbuseAlert:        "abuse_alert",
+
+	EvRolledBack:      "rolled_back",
+	EvDataRead:        "data_read",
+	EvAppealEscalated: "appeal_escalated",
+	EvAppealFiled:     "appeal_filed",
+	EvAppealResolved:  "appeal_resolved",
 }
 
 // String returns the kind's stable name.

@@ -217,7 +217,7 @@ func (j *auditJob) run() {
 			j.leaves = make([]tlog.Hash, len(evs))
 		}
 		leaves := j.leaves[:len(evs)]
-		workers := max(1, min(runtime.GOMAXPROCS(0), len(evs)/2048))
+		workers := max(1, min(runtime.GOMAXPROCS(0)-1, len(evs)/4096))
 		if workers == 1 {
 			audit.LeafHashes(evs, leaves, nil)
 		} else {

@@ -13,6 +13,9 @@ type metrics struct {
 	evaluations prometheus.Counter
 	scheduled   prometheus.Counter
 	verified    *prometheus.CounterVec
+
+	appealResolution  *prometheus.HistogramVec // by the resolver's level (appeals.go)
+	appealEscalations *prometheus.CounterVec   // by the region that missed the deadline
 }
 
 func newMetrics(reg prometheus.Registerer, n *Node) metrics {
@@ -29,10 +32,16 @@ func newMetrics(reg prometheus.Registerer, n *Node) metrics {
 			Help: "Code re-evaluations triggered by a rule's expiry."}),
 		verified: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "healthcode_verifications_total",
 			Help: "Online verifications of code tokens, by outcome (valid or the rejection code)."}, []string{"result"}),
+		appealResolution: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "healthcode_appeal_resolution_seconds",
+			Help:    "Time from filing to resolution of appeals resolved since start, by the resolver's level (county, city, province, national).",
+			Buckets: prometheus.ExponentialBuckets(900, 2, 12)}, []string{"level"}),
+		appealEscalations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "healthcode_appeal_escalations_total",
+			Help: "Appeals moved one level up since start, by the region that missed the deadline."}, []string{"region"}),
 	}
 	if reg == nil {
 		return m
 	}
+	reg.MustRegister(m.appealResolution, m.appealEscalations, openAppeals{n})
 	reg.MustRegister(m.events, m.commits, m.groupSize, m.evaluations, m.scheduled, m.verified,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "healthcode_persons", Help: "Enrolled persons."},
 			func() float64 { return float64(n.nPersons.Load()) }),

@@ -143,6 +143,12 @@ type Node struct {
 
 	audit *auditLog // the tamper-evident log (audit.go)
 
+	// rollbacks and voided events, appeals, notices, the access log
+	// (rollback.go, appeals.go, accesslog.go); guarded by mu. The views
+	// that events feed are emptied by resetViews and replayed without the
+	// voided events after a rollback.
+	rc *recourse
+
 	m metrics
 }
 
@@ -200,18 +206,13 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		byIDHash: map[[32]byte]uint32{},
 		places:   make([]health.Place, 1),
 		placeReg: make([]uint32, 1), placeCity: make([]uint32, 1),
-		areasAtPlace: map[uint32][]int32{}, areasOfCity: map[uint32][]int32{}, areaAffectedN: map[uint64]int{},
-		visits:     trace.New(),
-		tests:      map[uint32][]health.TestResult{},
-		dependants: map[uint32][]Binding{},
-		cases:      map[string]*Case{}, casesPerDay: map[string]int{},
 		sections: map[string]uint32{}, flightRows: map[string][]uint32{}, gaz: gazetteer.New(),
-		contacts: map[uint32][]ContactRecord{}, referralBySeq: map[uint64]*Referral{}, referralOf: map[referralKey]*Referral{}, selfStops: map[uint32][]health.Visit{},
-		samples: map[sampleKey]sampleState{},
-		codes:   newCodeView(),
+		codes: newCodeView(),
+		rc:    newRecourse(),
 	}
+	n.resetViews() // the views the replayed events feed (rollback.go)
 	n.lookbackDur, n.starWindow = windows(cfg.Ruleset)
-	n.cfg.Overrides, n.ov = cfg.Overrides.withDefaults(), newOverrideState()
+	n.cfg.Overrides = cfg.Overrides.withDefaults()
 	var err error
 	if n.sign, err = newSigning(&n.cfg, cfg.Now()); err != nil {
 		return nil, err
@@ -234,7 +235,8 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 }
 
 // rebuild replays the event log into empty views, then evaluates the codes
-// of every person with evidence.
+// of every person with evidence. A first pass reads the rollbacks, so the
+// replay skips the events they voided (rollback.go).
 func (n *Node) rebuild(ctx context.Context) error {
 	err := n.store.Identities(ctx, func(p uint32, h [32]byte) error {
 		n.byIDHash[h] = p
@@ -243,8 +245,13 @@ func (n *Node) rebuild(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	affected := map[uint32]struct{}{}
+	if err := n.loadVoided(ctx); err != nil {
+		return err
+	}
 	err = n.store.Scan(ctx, 0, func(e *health.Event) error {
+		if skip, err := n.skipVoided(e); skip || err != nil {
+			return err
+		}
 		if err := n.apply(e, nil); err != nil {
 			return fmt.Errorf("node: replay event %d: %w", e.Seq, err)
 		}
@@ -254,16 +261,7 @@ func (n *Node) rebuild(ctx context.Context) error {
 		return err
 	}
 	now := n.now()
-	for p := range n.tests {
-		affected[p] = struct{}{}
-	}
-	for p := range n.contacts {
-		affected[p] = struct{}{}
-	}
-	n.ov.addApplied(affected)
-	for i := range n.areas {
-		n.areaAffected(i, now, affected, false)
-	}
+	affected := n.evidenceHolders(now)
 	for p := range affected {
 		if err := n.evaluate(p, now); err != nil {
 			return err
@@ -272,10 +270,11 @@ func (n *Node) rebuild(ctx context.Context) error {
 	return nil
 }
 
-// apply folds one event into the views. It is the only place views change,
-// both at start-up and for new events, so views are a function of the log.
-// If affected is not nil, persons whose code may change are added to it.
-func (n *Node) apply(e *health.Event, affected map[uint32]struct{}) error {
+// applyView folds one event into the views other than the accountability
+// views (see apply, which calls it; a replay after a rollback calls it
+// alone). If affected is not nil, persons whose code may change are added
+// to it.
+func (n *Node) applyView(e *health.Event, affected map[uint32]struct{}) error {
 	switch e.Kind {
 	case health.EvPersonEnrolled:
 		if int(e.Person) != len(n.persons) {
@@ -388,6 +387,8 @@ func (n *Node) apply(e *health.Event, affected map[uint32]struct{}) error {
 		if err := n.applyAccount(e); err != nil {
 			return err
 		}
+	case health.EvRolledBack, health.EvDataRead, health.EvAppealEscalated, health.EvAppealFiled, health.EvAppealResolved:
+		// The accountability views only (noteEvent).
 	default:
 		return fmt.Errorf("unknown event kind %d", e.Kind)
 	}

@@ -405,7 +405,7 @@ func (s *overrideState) addApplied(out map[uint32]struct{}) {
 }
 
 // overrideItems is the overrides evidence of a person: the applied
-// overrides that have not expired at now.
+// overrides that have not expired at now and that no appeal lifted for p.
 func (n *Node) overrideItems(p uint32, now time.Time) []health.OverrideItem {
 	list := n.ov.ofPerson[p]
 	if len(list) == 0 {
@@ -413,7 +413,7 @@ func (n *Node) overrideItems(p uint32, now time.Time) []health.OverrideItem {
 	}
 	var out []health.OverrideItem
 	for _, o := range list {
-		if !o.applied() || !now.Before(o.Until) {
+		if !o.applied() || !now.Before(o.Until) || n.lifted(o.Seq, p) {
 			continue
 		}
 		it := health.OverrideItem{Event: o.Approval.Seq, Request: o.Seq, Colour: o.Colour, Reason: o.Reason.Code, Until: o.Until,
@@ -940,7 +940,7 @@ func (n *Node) PersonOverrides(p uint32) ([]OverrideNotice, error) {
 	defer n.mu.RUnlock()
 	var out []OverrideNotice
 	for _, o := range n.ov.ofPerson[p] {
-		if !o.applied() || !now.Before(o.Until) {
+		if !o.applied() || !now.Before(o.Until) || n.lifted(o.Seq, p) {
 			continue
 		}
 		ev := []uint64{o.Approval.Seq, o.Seq}

@@ -115,6 +115,7 @@ func (n *Node) Run(ctx context.Context) error {
 			}
 		case <-timer.C:
 			n.runDue(n.now())
+			n.escalateDue() // appeals past their deadline (appeals.go)
 		case req := <-n.writes:
 			reqs := []*writeReq{req}
 		drain:
@@ -139,8 +140,12 @@ func (n *Node) resetTimer(t *time.Timer) {
 		}
 	}
 	d := time.Hour
-	if n.due.Len() > 0 {
-		d = n.due[0].at.Sub(n.now())
+	next, ok := n.nextDeadline() // of an appeal
+	if n.due.Len() > 0 && (!ok || n.due[0].at.Before(next)) {
+		next, ok = n.due[0].at, true
+	}
+	if ok {
+		d = next.Sub(n.now())
 		if d < 0 {
 			d = 0
 		}
@@ -255,11 +260,16 @@ func (n *Node) commitGroup(reqs []*writeReq) {
 }
 
 // Reevaluate runs the scheduled re-evaluations that are due at the node's
-// current time now, on the writer goroutine. (The writer also does this by
-// itself on a timer; tests with an injected clock call it to step time.)
+// current time now, on the writer goroutine, then escalates the appeals
+// past their deadline. (The writer also does this by itself on a timer;
+// tests with an injected clock call it to step time.)
 func (n *Node) Reevaluate(ctx context.Context) error {
-	return n.submit(ctx, func(g *group) error {
+	err := n.submit(ctx, func(g *group) error {
 		n.runDue(g.now)
 		return nil
 	}, nil)
+	if err != nil {
+		return err
+	}
+	return n.submitSolo(ctx, n.prepareEscalations, nil)
 }

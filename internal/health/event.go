@@ -56,7 +56,7 @@ const (
 // lists in Data are compact ranges ("3-7,12", first-last).
 const (
 	EvRolledBack      EventKind = 40 // an auditor voided events (Data: the auditor, the account or batch, the range, the reason, the seqs and the persons told; Aux: count)
-	EvDataRead        EventKind = 41 // a staff member read personal data (Person: the one person, else 0; Aux: persons; Data: what, the persons)
+	EvDataRead        EventKind = 41 // a staff member read personal data (Person: the one person, else 0; Region: the reader's; Aux: persons; Data: what, the persons)
 	EvAppealEscalated EventKind = 42 // appeal Ref missed its deadline (At) and went one level up (Region: the new region; Data: from, to)
 	EvAppealFiled     EventKind = 43 // Person appealed their code (Region: where it goes; Ref: the cited event; Data: text, evidence, reason, route)
 	EvAppealResolved  EventKind = 44 // appeal Ref was resolved (Data: who, outcome, note, overrides lifted for Person, events of Person voided)

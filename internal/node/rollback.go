@@ -178,6 +178,7 @@ func (n *Node) replayViews(ctx context.Context) error {
 		}
 	}
 	n.mu.Lock()
+	last := n.lastSeq
 	n.resetViews()
 	n.nEvents.Store(0)
 	n.nTests.Store(0)
@@ -193,6 +194,7 @@ func (n *Node) replayViews(ctx context.Context) error {
 		return nil
 	})
 	n.visits.Compact()
+	n.lastSeq = max(n.lastSeq, last) // a failed scan must not give seqs back
 	n.mu.Unlock()
 	if err != nil {
 		return err

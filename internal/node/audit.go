@@ -209,7 +209,8 @@ func (a *auditLog) hand(j *auditJob, events []health.Event) *auditJob {
 }
 
 // run hashes the handed events in order: their leaf hashes (split between
-// the other cores when there are many), then the tree above them.
+// all the cores when there are many: the writer is writing the events
+// meanwhile, then waits for the hashes), then the tree above them.
 func (j *auditJob) run() {
 	defer close(j.done)
 	for evs := range j.in {
@@ -217,7 +218,7 @@ func (j *auditJob) run() {
 			j.leaves = make([]tlog.Hash, len(evs))
 		}
 		leaves := j.leaves[:len(evs)]
-		workers := max(1, min(runtime.GOMAXPROCS(0)-1, len(evs)/4096))
+		workers := max(1, min(runtime.GOMAXPROCS(0), len(evs)/2048))
 		if workers == 1 {
 			audit.LeafHashes(evs, leaves, nil)
 		} else {

@@ -50,6 +50,10 @@ type DB struct {
 	Version string        // the server's or library's version
 	Copy    time.Duration // Load: the time to copy the visits in
 	Index   time.Duration // Load: the time to build the indexes, the places table and the statistics
+	// PlainIndexes makes Load build the indexes exactly as the tracing
+	// issue states them, (person, from_s) and (place, from_s), instead of
+	// the covering ones of PostgreSQL and SQLite (set before Load).
+	PlainIndexes bool
 
 	b backend
 	d dialect
@@ -174,6 +178,12 @@ func (db *DB) SQL(seeds []tracegen.Seed, depth int) string {
 	return strings.Replace(db.r.Replace(q), "{seed_rows}", rows.String(), 1)
 }
 
+// plainIndexes are the indexes as the tracing issue states them.
+var plainIndexes = []string{
+	"CREATE INDEX {visits}_person ON {visits} (person, from_s)",
+	"CREATE INDEX {visits}_place ON {visits} (place, from_s)",
+}
+
 // Load replaces db's tables with w's visits and place kinds, and builds the
 // indexes, the places table and the planner's statistics. It records the
 // times in db.Copy and db.Index. It returns the database's error.
@@ -198,7 +208,11 @@ func (db *DB) Load(ctx context.Context, w *tracegen.World) error {
 	}
 	db.Copy = time.Since(start)
 	start = time.Now()
-	if err := db.execAll(ctx, slices.Concat(db.d.indexes, placesSQL, []string{db.d.stats})); err != nil {
+	indexes := db.d.indexes
+	if db.PlainIndexes {
+		indexes = plainIndexes
+	}
+	if err := db.execAll(ctx, slices.Concat(indexes, placesSQL, []string{db.d.stats})); err != nil {
 		return err
 	}
 	db.Index = time.Since(start)

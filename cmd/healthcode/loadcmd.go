@@ -52,7 +52,8 @@ growth (GET /metrics before, during and after).
 Before the run it enrols --persons persons (ID numbers derived from --seed,
 so a second run reuses them) and registers a few places (reused by name).
 The kinds of request: code = GET /api/v1/persons/{id}/code with the person's
-token (a freshly signed code); scan = POST /api/v1/visits with the person's
+token (a signed code; the node hands a token out again within its
+--screen-reuse window, D50); scan = POST /api/v1/visits with the person's
 token, a signed place code and the node's current time; result = POST
 /api/v1/labs/{lab}/results with the lab account's token, one negative result.
 

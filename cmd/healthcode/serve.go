@@ -38,8 +38,11 @@ type serveConfig struct {
 	Region    string        // the node's id: the province or city it serves
 	ScreenTTL time.Duration // lifetime of a code token shown on a screen
 	PaperTTL  time.Duration // lifetime of a printed code token
-	Trust     []string      // trust-list files of other nodes whose codes are accepted
-	Now       func() time.Time
+	// ScreenReuse: how long a signed screen token is handed out again
+	// while its claims are unchanged; negative: never.
+	ScreenReuse time.Duration
+	Trust       []string // trust-list files of other nodes whose codes are accepted
+	Now         func() time.Time
 }
 
 const defaultNodeRegion = "440000"
@@ -64,11 +67,21 @@ func readTrustList(path string) (*codesign.TrustList, error) {
 	return tl, nil
 }
 
+// screenReuse maps the flag (0: sign every view) to node.Config's form
+// (0: the default; negative: sign every view).
+func screenReuse(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
 // addNodeFlags registers the flags shared by serve and demo.
 func addNodeFlags(fs *flag.FlagSet, cfg *serveConfig) {
 	fs.StringVar(&cfg.Region, "region", defaultNodeRegion, "the node's id: the province or city code it serves (the issuer of its codes)")
 	fs.DurationVar(&cfg.ScreenTTL, "screen-ttl", 5*time.Minute, "lifetime of a signed code shown on a screen")
 	fs.DurationVar(&cfg.PaperTTL, "paper-ttl", 24*time.Hour, "lifetime of a printed (paper) code")
+	fs.DurationVar(&cfg.ScreenReuse, "screen-reuse", node.DefaultScreenReuse, "hand out the same signed screen code again for this long while the code is unchanged (0: sign every view)")
 	fs.Var((*stringList)(&cfg.Trust), "trust", "trust-list file of another node whose codes this node accepts (repeatable)")
 }
 
@@ -184,7 +197,8 @@ func startNode(ctx context.Context, cfg serveConfig, log *slog.Logger) (*running
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n, err := node.Open(ctx, node.Config{Store: store, Vault: vault, Regions: regions, Ruleset: rules, Logger: log, Registry: reg, Now: cfg.Now,
-		Keys: keys, Region: cfg.Region, ScreenTTL: cfg.ScreenTTL, PaperTTL: cfg.PaperTTL, Trust: trust})
+		Keys: keys, Region: cfg.Region, ScreenTTL: cfg.ScreenTTL, PaperTTL: cfg.PaperTTL,
+		ScreenReuse: screenReuse(cfg.ScreenReuse), Trust: trust})
 	if err != nil {
 		store.Close()
 		return nil, err

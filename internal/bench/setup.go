@@ -345,5 +345,7 @@ func NodeConfig(ctx context.Context, dir string, log *slog.Logger) (node.Config,
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return node.Config{Store: store, Vault: vault, Regions: regions, Ruleset: rules, Logger: log, Keys: keys}, nil
+	// Every signed lookup signs (no screen-token reuse, D50): the figure is
+	// the cost of signing, not of a cache.
+	return node.Config{Store: store, Vault: vault, Regions: regions, Ruleset: rules, Logger: log, Keys: keys, ScreenReuse: -1}, nil
 }

@@ -47,7 +47,11 @@ type Config struct {
 	Region    string // default "440000"
 	ScreenTTL time.Duration
 	PaperTTL  time.Duration
-	Trust     []*codesign.TrustList
+	// ScreenReuse: a signed screen token is handed out again for this long
+	// while its claims are unchanged (D50); default 30s, at most half the
+	// screen TTL; negative: every view signs a new token.
+	ScreenReuse time.Duration
+	Trust       []*codesign.TrustList
 
 	Staff staff.Config // staff logins: password hashing, sessions, lockout (accounts.go); zero: defaults
 

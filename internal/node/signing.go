@@ -18,8 +18,11 @@ import (
 const (
 	DefaultScreenTTL = 5 * time.Minute // a code shown on a phone screen
 	DefaultPaperTTL  = 24 * time.Hour  // a printed code for people without phones
-	signingKeyLife   = 365 * 24 * time.Hour
-	renewBefore      = 30 * 24 * time.Hour // OpenKeys rotates a key this close to its end
+	// DefaultScreenReuse is how long a signed screen token is handed out
+	// again while the claims it carries are unchanged (D50).
+	DefaultScreenReuse = 30 * time.Second
+	signingKeyLife     = 365 * 24 * time.Hour
+	renewBefore        = 30 * 24 * time.Hour // OpenKeys rotates a key this close to its end
 )
 
 // VenueKeyRegion is the keystore region of a node's venue key: place codes
@@ -68,6 +71,8 @@ type signing struct {
 	others    []*codesign.TrustList
 	screenTTL time.Duration
 	paperTTL  time.Duration
+	reuse     time.Duration // DefaultScreenReuse; 0: every view signs
+	screens   screenCache
 
 	placeCache placeCodes // verified static venue codes
 
@@ -86,6 +91,12 @@ func newSigning(cfg *Config, now time.Time) (*signing, error) {
 	}
 	if s.paperTTL <= 0 {
 		s.paperTTL = DefaultPaperTTL
+	}
+	switch {
+	case cfg.ScreenReuse == 0:
+		s.reuse = DefaultScreenReuse
+	case cfg.ScreenReuse > 0:
+		s.reuse = min(cfg.ScreenReuse, s.screenTTL/2)
 	}
 	cfg.Keys.SetMaxTokenLifetime(max(s.screenTTL, s.paperTTL) + time.Hour)
 	var err error
@@ -146,19 +157,84 @@ func (n *Node) SignCode(ctx context.Context, p uint32, paper bool) (SignedCode, 
 			exp = now.Add(time.Second)
 		}
 	}
-	c := codesign.Claims{Version: codesign.ClaimsVersion, Pseudonym: n.vault.Pseudonym(p, now.Unix()),
+	c := codesign.Claims{Version: codesign.ClaimsVersion,
 		Colour: v.Colour.String(), Star: v.Star, IssuedAt: now, ExpiresAt: exp,
 		Issuer: n.sign.region, Region: n.homeRegion(p), MaskedName: mask, Paper: paper}
 	if v.LastResult != health.NoResult {
 		c.LastTest = v.LastTestAt
 	}
+	if !paper && n.sign.reuse > 0 {
+		if sc, ok := n.sign.screens.get(p, &c, n.sign.reuse); ok {
+			sc.View = v
+			return sc, nil
+		}
+	}
+	c.Pseudonym = n.vault.Pseudonym(p, now.Unix())
 	payload, err := n.sign.code.SignCode(c)
 	if err != nil {
 		return SignedCode{}, fmt.Errorf("node: sign code: %w", err)
 	}
-	return SignedCode{Payload: payload, IssuedAt: now, ExpiresAt: exp, Paper: paper, Claims: c, View: v}, nil
+	sc := SignedCode{Payload: payload, IssuedAt: now, ExpiresAt: exp, Paper: paper, Claims: c, View: v}
+	if !paper && n.sign.reuse > 0 {
+		n.sign.screens.put(p, &sc)
+	}
+	return sc, nil
 }
 
+// screenCache remembers the last screen token signed for a person, so that
+// a phone refreshing its code (or a gate and the phone asking within
+// seconds) does not cost an Ed25519 signature each time (D50). It is
+// direct-mapped (a person's slot is p mod its size), so its memory is
+// bounded whatever the population (about 12 MiB, allocated at the first
+// token): a colliding person evicts the other.
+type screenCache struct {
+	once  sync.Once
+	locks [64]sync.Mutex
+	slots []screenSlot
+}
+
+const screenSlots = 1 << 16
+
+type screenSlot struct {
+	person  uint32
+	set     bool
+	payload string
+	claims  codesign.Claims
+}
+
+func (sc *screenCache) slot(p uint32) (*screenSlot, *sync.Mutex) {
+	sc.once.Do(func() { sc.slots = make([]screenSlot, screenSlots) })
+	i := p & (screenSlots - 1)
+	return &sc.slots[i], &sc.locks[i%uint32(len(sc.locks))]
+}
+
+// get returns the cached token for p if it was issued less than reuse ago
+// and carries exactly the claims want would carry (colour, star, last test,
+// region, masked name) with an expiry no later than want's: a token never
+// outlives the time the code changes by itself.
+func (sc *screenCache) get(p uint32, want *codesign.Claims, reuse time.Duration) (SignedCode, bool) {
+	slot, mu := sc.slot(p)
+	mu.Lock()
+	s := *slot
+	mu.Unlock()
+	got := &s.claims
+	if !s.set || s.person != p ||
+		want.IssuedAt.Sub(got.IssuedAt) >= reuse || want.IssuedAt.Before(got.IssuedAt) ||
+		got.ExpiresAt.After(want.ExpiresAt) || !got.ExpiresAt.After(want.IssuedAt) ||
+		got.Colour != want.Colour || got.Star != want.Star || !got.LastTest.Equal(want.LastTest) ||
+		got.Region != want.Region || got.MaskedName != want.MaskedName || got.Issuer != want.Issuer ||
+		got.Paper != want.Paper {
+		return SignedCode{}, false
+	}
+	return SignedCode{Payload: s.payload, IssuedAt: got.IssuedAt, ExpiresAt: got.ExpiresAt, Claims: s.claims}, true
+}
+
+func (sc *screenCache) put(p uint32, code *SignedCode) {
+	slot, mu := sc.slot(p)
+	mu.Lock()
+	*slot = screenSlot{person: p, set: true, payload: code.Payload, claims: code.Claims}
+	mu.Unlock()
+}
 func (n *Node) homeRegion(p uint32) string {
 	n.mu.RLock()
 	defer n.mu.RUnlock()

@@ -25,10 +25,11 @@ const auditUsage = `usage: healthcode audit <action> --data DIR [flags]
 
 actions:
   verify   recompute the audit log from every event and check it against the
-           stored hashes, every signed head the node stored and, with
-           --head FILE, a head saved earlier (the "note" of GET
-           /api/v1/audit/head, or the whole JSON answer); it fails with the
-           first seq that was edited, deleted or reordered
+           stored block hashes (one per 256 events), every signed head the
+           node stored and, with --head FILE, a head saved earlier (the
+           "note" of GET /api/v1/audit/head, or the whole JSON answer); it
+           fails naming the first seq deleted or reordered, or the block of
+           256 seqs in which an event was edited
   head     print the latest signed head the node stored, to save for a
            later 'audit verify --head FILE'
 
@@ -37,8 +38,9 @@ so the node may be running or stopped. Heads are checked with the key in
 DIR/audit.key unless --key gives the verifier key (an outside auditor
 should give the key it was told, not the one in the directory).`
 
-// auditSchema is the first store schema version with the audit log.
-const auditSchema = 3
+// auditSchema is the first store schema version with the audit log as it
+// is now (block hashes, D51).
+const auditSchema = 4
 
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -98,10 +100,11 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if res.Events > 0 {
 		per = took / time.Duration(res.Events)
 	}
-	fmt.Fprintf(stdout, "audit verify: ok: %d events, %d stored hashes and %d signed heads match (the largest covers seqs 1..%d); %s, %d ns/event\n",
-		res.Events, res.Hashes, res.Heads, res.LargestHead, took.Round(time.Millisecond), per.Nanoseconds())
+	fmt.Fprintf(stdout, "audit verify: ok: %d events, %d block hashes and %d signed heads match (the largest covers seqs 1..%d); %s, %d ns/event\n",
+		res.Events, res.Blocks, res.Heads, res.LargestHead, took.Round(time.Millisecond), per.Nanoseconds())
 	if res.LargestHead < res.Events {
-		fmt.Fprintf(stdout, "audit verify: seqs %d..%d are after the largest signed head: the stored hashes match them, but only a later head can prove them unchanged\n", res.LargestHead+1, res.Events)
+		fmt.Fprintf(stdout, "audit verify: seqs %d..%d are after the largest signed head: only a later head can prove them unchanged (the stored block hashes match seqs 1..%d)\n",
+			res.LargestHead+1, res.Events, res.Blocks*audit.BlockSize)
 	}
 	return nil
 }
@@ -120,7 +123,7 @@ func openAuditStore(ctx context.Context, data string) (*sqlite.DB, error) {
 	}
 	if v < auditSchema {
 		db.Close()
-		return nil, fmt.Errorf("audit: the store in %s has no audit log yet (schema version %d): start the node once with this version", data, v)
+		return nil, fmt.Errorf("audit: the store in %s has no audit log in this version's layout yet (schema version %d, want %d): start the node once with this version", data, v, auditSchema)
 	}
 	return db, nil
 }
@@ -157,12 +160,12 @@ func verifyAudit(ctx context.Context, db *sqlite.DB, v note.Verifier, headFiles 
 	if err != nil {
 		return nil, 0, err
 	}
-	rows, err := snap.AuditRows(ctx)
+	blocks, err := snap.AuditBlocks(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer rows.Close()
-	c := audit.NewChecker(v, rows)
+	defer blocks.Close()
+	c := audit.NewChecker(v, blocks)
 	for _, h := range stored {
 		c.AddHead(h.Note, "stored head")
 	}

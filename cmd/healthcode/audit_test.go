@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,15 +25,16 @@ import (
 // saved from the API, and the seqs of some of its events.
 type auditFixture struct {
 	dir, head string
-	results   []uint64 // test-result events (events rows)
-	enrols    []uint64 // enrolment events (events rows)
+	results   []uint64 // test-result events (events rows): 6 in the first block (seqs 1–256), the last 2 after the last complete block
+	enrols    []uint64 // enrolment events (events rows), in the first block
 	last      uint64
 }
 
 // writeAuditFixture starts a node on a temp data directory, writes
-// enrolments, places, a batch of visits (stored as visit blocks) and test
-// results through the node's API, saves the signed head from GET
-// /api/v1/audit/head, and stops the node.
+// enrolments, places, test results, a batch of 600 visits (stored as visit
+// blocks) and two more results through the node's API — 631 events: two
+// complete audit blocks (seqs 1–256, 257–512) and a partial one — saves the
+// signed head from GET /api/v1/audit/head, and stops the node.
 func writeAuditFixture(t *testing.T) auditFixture {
 	t.Helper()
 	f := auditFixture{dir: t.TempDir()}
@@ -60,20 +63,25 @@ func writeAuditFixture(t *testing.T) auditFixture {
 		}
 		places = append(places, p)
 	}
-	var visits []node.VisitInput
-	for i := 0; i < 40; i++ {
-		at := now.Add(-time.Duration(i+2) * time.Hour).Truncate(time.Second)
-		visits = append(visits, node.VisitInput{Person: enrolled[i%20].Person, PlaceCode: health.PlaceCode(places[i%3]), At: at, Until: at.Add(time.Hour), Trusted: true})
-	}
-	if _, err := n.RecordVisits(ctx, "staff:admin", visits); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 6; i++ {
+	result := func(i int) {
 		if _, err := n.UploadResults(ctx, "lab:l1", "l1", []node.ResultInput{{SampleID: fmt.Sprintf("S%d", i), Person: enrolled[i].Person,
 			SampledAt: now.Add(-time.Hour), Result: health.Negative}}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	for i := 0; i < 6; i++ {
+		result(i)
+	}
+	var visits []node.VisitInput
+	for i := 0; i < 600; i++ {
+		at := now.Add(-time.Duration(i%40+2)*time.Hour - time.Duration(i/40)*time.Minute).Truncate(time.Second)
+		visits = append(visits, node.VisitInput{Person: enrolled[i%20].Person, PlaceCode: health.PlaceCode(places[i%3]), At: at, Until: at.Add(time.Hour), Trusted: true})
+	}
+	if _, err := n.RecordVisits(ctx, "staff:admin", visits); err != nil {
+		t.Fatal(err)
+	}
+	result(6)
+	result(7)
 	f.head = filepath.Join(t.TempDir(), "head.json")
 	if err := os.WriteFile(f.head, get(t, "http://"+rn.Addr+"/api/v1/audit/head", ""), 0o600); err != nil {
 		t.Fatal(err)
@@ -103,7 +111,7 @@ func writeAuditFixture(t *testing.T) auditFixture {
 		}
 		f.last = max(f.last, seq)
 	}
-	if len(f.results) != 6 || len(f.enrols) != 20 || f.last != f.results[5] {
+	if len(f.results) != 8 || len(f.enrols) != 20 || f.last != f.results[7] || f.results[5] > 256 || f.results[6] <= 512 {
 		t.Fatalf("fixture: results %v, enrolments %v, last %d", f.results, f.enrols, f.last)
 	}
 	return f
@@ -155,15 +163,50 @@ func execSQL(t *testing.T, dir string, stmts ...string) {
 	}
 }
 
+// blockRanges returns the seq ranges of the blocks a verify error names as
+// differing ("seqs 257–512: block hash differs", and the list of "N blocks
+// differ from the audit log, at seqs 1–256, 257–512").
+func blockRanges(msg string) [][2]uint64 {
+	var out [][2]uint64
+	for _, m := range blockRangeRE.FindAllStringSubmatch(msg, -1) {
+		lo, _ := strconv.ParseUint(m[1], 10, 64)
+		hi, _ := strconv.ParseUint(m[2], 10, 64)
+		out = append(out, [2]uint64{lo, hi})
+	}
+	return out
+}
+
+var blockRangeRE = regexp.MustCompile(`(\d+)–(\d+)`)
+
+// wantBlocks checks that err names a block whose hash differs and that the
+// blocks it names contain every tampered seq.
+func wantBlocks(t *testing.T, err error, seqs ...uint64) {
+	t.Helper()
+	if err == nil || !strings.Contains(err.Error(), "block hash differs") {
+		t.Fatalf("got %v; want a block whose hash differs", err)
+	}
+	rs := blockRanges(err.Error())
+	for _, s := range seqs {
+		in := false
+		for _, r := range rs {
+			in = in || r[0] <= s && s <= r[1]
+		}
+		if !in {
+			t.Fatalf("got %q; want the blocks it names (%v) to contain seq %d", err, rs, s)
+		}
+	}
+}
+
 // TestAuditVerifyCatchesTampering edits, deletes and swaps rows directly in
 // the database of a real node's data directory, each in a fresh copy, and
-// checks that `healthcode audit verify` fails naming the first bad seq,
-// and that the untouched directory verifies.
+// checks that `healthcode audit verify` fails naming the first bad seq, or
+// the block of seqs holding the edit, and that the untouched directory
+// verifies.
 func TestAuditVerifyCatchesTampering(t *testing.T) {
 	f := writeAuditFixture(t)
 	out, err := run("audit", "verify", "--data", f.dir, "--head", f.head, "--quiet")
-	if err != nil || !strings.Contains(out, "audit verify: ok: "+fmt.Sprint(f.last)+" events") {
-		t.Fatalf("untouched store: got %q, %v; want ok for %d events", out, err, f.last)
+	if err != nil || !strings.Contains(out, "audit verify: ok: "+fmt.Sprint(f.last)+" events, 2 block hashes and ") {
+		t.Fatalf("untouched store: got %q, %v; want ok for %d events and 2 blocks", out, err, f.last)
 	}
 	var blockSeq uint64
 	var blockData []byte
@@ -186,36 +229,49 @@ func TestAuditVerifyCatchesTampering(t *testing.T) {
 	swap := func(x, y uint64) string {
 		return fmt.Sprintf(`UPDATE events SET (%s) = (SELECT %s FROM tmp WHERE seq = %d) WHERE seq = %d`, cols, cols, y, x)
 	}
+	tail := f.results[6] // after the last complete block
 	cases := []struct {
-		name  string
-		sql   []string
-		flags []string
-		want  string
+		name   string
+		sql    []string
+		flags  []string
+		want   string   // a substring of the error
+		blocks []uint64 // or: the error names differing blocks that contain these seqs
 	}{
-		{"edited result", []string{fmt.Sprintf(`UPDATE events SET aux = aux + 7 WHERE seq = %d`, f.results[2])}, nil,
-			fmt.Sprintf("seq %d: the event differs", f.results[2])},
-		{"edited actor", []string{fmt.Sprintf(`UPDATE events SET actor = 'staff:someone-else' WHERE seq = %d`, f.enrols[0])}, nil,
-			fmt.Sprintf("seq %d: the event differs", f.enrols[0])},
-		{"deleted", []string{fmt.Sprintf(`DELETE FROM events WHERE seq = %d`, f.enrols[5])}, nil,
-			fmt.Sprintf("seq %d is missing", f.enrols[5])},
-		{"deleted last, with its hashes and heads", []string{fmt.Sprintf(`DELETE FROM events WHERE seq = %d`, f.last),
-			`DELETE FROM audit_hashes WHERE first_index = (SELECT max(first_index) FROM audit_hashes)`,
-			fmt.Sprintf(`DELETE FROM audit_heads WHERE size >= %d`, f.last)}, []string{"--head", f.head},
-			fmt.Sprintf("seq %d is missing", f.last)},
-		{"swapped", []string{fmt.Sprintf(`CREATE TEMP TABLE tmp AS SELECT * FROM events WHERE seq IN (%d, %d)`, a, b), swap(a, b), swap(b, a)}, nil,
-			fmt.Sprintf("seq %d: the event differs from the one the audit log recorded (edited, or moved from another seq); 2 events differ from the audit log, at seqs %d, %d", a, a, b)},
-		{"visit block edited", []string{fmt.Sprintf(`UPDATE visit_blocks SET data = CAST(substr(data, 1, %d) || X'%02x' || substr(data, %d) AS BLOB) WHERE first_seq = %d`,
-			placeAt, blockData[placeAt]+1, placeAt+2, blockSeq)}, nil,
-			fmt.Sprintf("seq %d: the event differs", blockSeq)},
-		{"visit block truncated", []string{fmt.Sprintf(`UPDATE visit_blocks SET data = substr(data, 1, 3) WHERE first_seq = %d`, blockSeq)}, nil,
-			fmt.Sprintf("visit %d in a block", blockSeq)},
+		{name: "edited result", sql: []string{fmt.Sprintf(`UPDATE events SET aux = aux + 7 WHERE seq = %d`, f.results[2])},
+			blocks: []uint64{f.results[2]}},
+		{name: "edited actor", sql: []string{fmt.Sprintf(`UPDATE events SET actor = 'staff:someone-else' WHERE seq = %d`, f.enrols[0])},
+			blocks: []uint64{f.enrols[0]}},
+		{name: "deleted", sql: []string{fmt.Sprintf(`DELETE FROM events WHERE seq = %d`, f.enrols[5])},
+			want: fmt.Sprintf("seq %d is missing", f.enrols[5])},
+		{name: "deleted last, with its heads", sql: []string{fmt.Sprintf(`DELETE FROM events WHERE seq = %d`, f.last),
+			fmt.Sprintf(`DELETE FROM audit_heads WHERE size >= %d`, f.last)}, flags: []string{"--head", f.head},
+			want: fmt.Sprintf("seq %d is missing", f.last)},
+		{name: "swapped", sql: []string{fmt.Sprintf(`CREATE TEMP TABLE tmp AS SELECT * FROM events WHERE seq IN (%d, %d)`, a, b), swap(a, b), swap(b, a)},
+			blocks: []uint64{a, b}},
+		{name: "visit block edited", sql: []string{fmt.Sprintf(`UPDATE visit_blocks SET data = CAST(substr(data, 1, %d) || X'%02x' || substr(data, %d) AS BLOB) WHERE first_seq = %d`,
+			placeAt, blockData[placeAt]+1, placeAt+2, blockSeq)},
+			blocks: []uint64{blockSeq}},
+		{name: "visit block truncated", sql: []string{fmt.Sprintf(`UPDATE visit_blocks SET data = substr(data, 1, 3) WHERE first_seq = %d`, blockSeq)},
+			want: fmt.Sprintf("visit %d in a block", blockSeq)},
+		{name: "stored block hash edited", sql: []string{`UPDATE audit_blocks SET hash = randomblob(32) WHERE block = 1`},
+			want: fmt.Sprintf("seqs 257–512: the stored block hash differs from the recomputed one, but the events match the signed head of size %d: the audit table was changed", f.last)},
+		{name: "stored block hash edited, heads deleted", sql: []string{`UPDATE audit_blocks SET hash = randomblob(32) WHERE block = 1`, `DELETE FROM audit_heads`},
+			want: "seqs 257–512: block hash differs"},
+		{name: "stored block deleted", sql: []string{`DELETE FROM audit_blocks WHERE block = 0`},
+			want: "seqs 1–256: no stored block hash"},
+		{name: "edited after the last complete block", sql: []string{fmt.Sprintf(`UPDATE events SET aux = aux + 7 WHERE seq = %d`, tail)},
+			want: fmt.Sprintf("the log does not match the stored head of size %d", f.last)},
+		{name: "edited after the last complete block, saved head", sql: []string{fmt.Sprintf(`UPDATE events SET person = person + 1 WHERE seq = %d`, tail), `DELETE FROM audit_heads`},
+			flags: []string{"--head", f.head}, want: fmt.Sprintf("the log does not match the head head.json of size %d", f.last)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := copyDir(t, f.dir)
 			execSQL(t, dir, c.sql...)
 			out, err := run(append([]string{"audit", "verify", "--data", dir, "--quiet"}, c.flags...)...)
-			if err == nil || !strings.Contains(err.Error(), c.want) {
+			if c.blocks != nil {
+				wantBlocks(t, err, c.blocks...)
+			} else if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %q, %v; want an error containing %q", out, err, c.want)
 			}
 			t.Log(err)
@@ -227,14 +283,14 @@ func TestAuditVerifyCatchesTampering(t *testing.T) {
 }
 
 // TestAuditHeadsCatchRewrittenHashes edits an event and deletes the whole
-// hash table, so that the node, at its next start, rebuilds the hashes
-// from the edited events: the stored hashes then agree with the events,
-// and only the signed heads (stored, and the one saved from the API) show
-// that the log changed.
+// block table, so that the node, at its next start, rebuilds the block
+// hashes from the edited events: the stored blocks then agree with the
+// events, and only the signed heads (stored, and the one saved from the
+// API) show that the log changed.
 func TestAuditHeadsCatchRewrittenHashes(t *testing.T) {
 	f := writeAuditFixture(t)
 	dir := copyDir(t, f.dir)
-	execSQL(t, dir, fmt.Sprintf(`UPDATE events SET person = person + 1 WHERE seq = %d`, f.results[1]), `DELETE FROM audit_hashes`)
+	execSQL(t, dir, fmt.Sprintf(`UPDATE events SET person = person + 1 WHERE seq = %d`, f.results[1]), `DELETE FROM audit_blocks`)
 	ctx, cancel := context.WithCancel(context.Background())
 	rn, err := startNode(ctx, serveConfig{Addr: "127.0.0.1:0", Data: dir, Region: defaultNodeRegion,
 		ScreenTTL: 5 * time.Minute, PaperTTL: 24 * time.Hour}, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -301,16 +357,15 @@ func TestAuditHeadCommand(t *testing.T) {
 		t.Fatalf("verify with the printed head: %q %v", out, err)
 	}
 	execSQL(t, dir, fmt.Sprintf(`UPDATE events SET at = at + 1 WHERE seq = %d`, f.results[0]))
-	if _, err := run("audit", "verify", "--data", dir, "--head", saved, "--quiet"); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("seq %d:", f.results[0])) {
-		t.Fatalf("verify after an edit: got %v", err)
-	}
+	_, err = run("audit", "verify", "--data", dir, "--head", saved, "--quiet")
+	wantBlocks(t, err, f.results[0])
 }
 
 var auditEvents = flag.Int("audit-events", 1_000_000, "BenchmarkAuditVerify: events in the log it verifies")
 
 // BenchmarkAuditVerify runs `healthcode audit verify` over a log of
 // -audit-events events (bench.WriteLog's mix: 2% enrolments, places, the
-// rest visits in blocks, with their audit hashes), after a real node has
+// rest visits in blocks, with their audit block hashes), after a real node has
 // opened it and signed a head at stop. It reports ns per event, so the time
 // for 10M can be read off (or measured with -audit-events 10000000).
 func BenchmarkAuditVerify(b *testing.B) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,14 +30,6 @@ func (m memHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
-func toHashes(b []byte) []tlog.Hash {
-	out := make([]tlog.Hash, len(b)/tlog.HashSize)
-	for i := range out {
-		copy(out[i][:], b[i*tlog.HashSize:])
-	}
-	return out
-}
-
 func testEvent(seq uint64) health.Event {
 	at := time.Date(2022, 6, 11, 8, 30, 0, 123e6, time.UTC).Add(time.Duration(seq) * time.Minute)
 	e := health.Event{Seq: seq, Kind: health.EvVisit, At: at, Until: at.Add(time.Hour), Recorded: at.Add(time.Second),
@@ -48,15 +41,16 @@ func testEvent(seq uint64) health.Event {
 }
 
 // TestTreeMatchesTlog appends leaves one at a time and checks, at every
-// size, that the stored hashes are exactly tlog.StoredHashes' and the root
-// is tlog.TreeHash's.
+// size, that the root is tlog.TreeHash's over tlog's stored hashes, and
+// that every completed block's hash is tlog's stored hash of that subtree
+// (level 8).
 func TestTreeMatchesTlog(t *testing.T) {
 	var (
-		tree Tree
-		ours []byte
-		ref  memHashes
+		tree   Tree
+		ref    memHashes
+		blocks int64
 	)
-	for n := int64(0); n < 300; n++ {
+	for n := int64(0); n < 1100; n++ {
 		e := testEvent(uint64(n + 1))
 		data := AppendLeaf(nil, &e)
 		h, _ := LeafHash(nil, &e)
@@ -66,30 +60,25 @@ func TestTreeMatchesTlog(t *testing.T) {
 		if got, want := tree.Root(), mustTreeHash(t, n, ref); got != want {
 			t.Fatalf("size %d: root %x, tlog.TreeHash %x", n, got[:4], want[:4])
 		}
-		if x := tlog.StoredHashIndex(0, n); int64(len(ours)/tlog.HashSize) != x {
-			t.Fatalf("record %d: %d hashes stored before it, want tlog.StoredHashIndex %d", n, len(ours)/tlog.HashSize, x)
-		}
-		ours = tree.Append(h, ours)
+		b, ok := tree.Append(h)
 		hs, err := tlog.StoredHashes(n, data, ref)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ref = append(ref, hs...)
-		if !bytes.Equal(ours, flatten(ref)) {
-			t.Fatalf("record %d: stored hashes differ from tlog.StoredHashes", n)
+		if ok != ((n+1)%BlockSize == 0) {
+			t.Fatalf("record %d: block completed %v", n, ok)
 		}
-		if StoredHashes(0, n+1) != int64(len(ref)) || tlog.StoredHashCount(n+1) != int64(len(ref)) {
-			t.Fatalf("record %d: StoredHashes(0, %d) = %d, want %d", n, n+1, StoredHashes(0, n+1), len(ref))
+		if ok {
+			if want := ref[tlog.StoredHashIndex(BlockLevel, blocks)]; b != want {
+				t.Fatalf("block %d: hash %x, tlog's stored hash %x", blocks, b[:4], want[:4])
+			}
+			blocks++
 		}
 	}
-}
-
-func flatten(hs []tlog.Hash) []byte {
-	var b []byte
-	for _, h := range hs {
-		b = append(b, h[:]...)
+	if blocks != 1100/BlockSize {
+		t.Fatalf("%d blocks completed", blocks)
 	}
-	return b
 }
 
 func mustTreeHash(t *testing.T, n int64, r tlog.HashReader) tlog.Hash {
@@ -101,41 +90,223 @@ func mustTreeHash(t *testing.T, n int64, r tlog.HashReader) tlog.Hash {
 	return h
 }
 
-// TestProofsVerify serves inclusion and consistency proofs from the stored
-// hashes a Tree wrote and checks them against the Tree's roots.
-func TestProofsVerify(t *testing.T) {
-	var tree Tree
-	var stored []byte
-	var roots []tlog.Hash
-	events := make([]health.Event, 100)
+func leafHashes(events []health.Event) []tlog.Hash {
+	out := make([]tlog.Hash, len(events))
+	LeafHashes(events, out, nil)
+	return out
+}
+
+func eventsUpTo(n int) []health.Event {
+	events := make([]health.Event, n)
 	for i := range events {
 		events[i] = testEvent(uint64(i + 1))
 	}
+	return events
+}
+
+// TestAppendSubtree builds trees from aligned subtrees and checks them
+// against leaf-by-leaf appends; an unaligned subtree is refused.
+func TestAppendSubtree(t *testing.T) {
+	leaves := leafHashes(eventsUpTo(1024))
+	var ref Tree
+	for _, h := range leaves {
+		ref.Append(h)
+	}
+	for _, split := range [][]int{{10}, {9, 8, 7, 0, 0, 1}, {8, 8, 8, 8}, {0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9}} {
+		var tree Tree
+		for _, level := range split {
+			lo := tree.Size()
+			h, err := SubtreeHash(leaves[lo : lo+1<<level])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tree.AppendSubtree(level, h); err != nil {
+				t.Fatalf("split %v: %v", split, err)
+			}
+		}
+		want := Tree{}
+		for _, h := range leaves[:tree.Size()] {
+			want.Append(h)
+		}
+		if tree.Root() != want.Root() {
+			t.Fatalf("split %v: root differs", split)
+		}
+	}
+	var tree Tree
+	tree.Append(leaves[0])
+	root := tree.Root()
+	if err := tree.AppendBlock(leaves[1]); err == nil || tree.Size() != 1 || tree.Root() != root {
+		t.Fatalf("a block after 1 record: %v, size %d; want an error and the tree unchanged", err, tree.Size())
+	}
+	if _, err := SubtreeHash(leaves[:3]); err == nil {
+		t.Fatal("SubtreeHash of 3 leaves did not fail")
+	}
+}
+
+// TestRunMatchesAppend hashes runs of events with HashEvents on 1 to 4
+// goroutines, starting and ending at every kind of position relative to
+// the block boundaries, and checks that AppendRun gives the tree and the
+// completed blocks that appending the leaves one by one gives.
+func TestRunMatchesAppend(t *testing.T) {
+	events := eventsUpTo(3000)
+	for _, c := range []struct{ first, n int }{
+		{0, 0}, {0, 1}, {0, 255}, {0, 256}, {0, 257}, {0, 3000}, {1, 254}, {1, 255}, {1, 256},
+		{100, 156}, {100, 157}, {100, 2000}, {255, 1}, {255, 2}, {256, 1024}, {300, 2700}, {511, 1025},
+	} {
+		for workers := 1; workers <= 4; workers++ {
+			var want Tree
+			wantBlocks, _, err := want.AppendEvents(events[:c.first], nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := want
+			nBefore := len(wantBlocks)
+			wantBlocks, _, err = want.AppendEvents(events[c.first:c.first+c.n], wantBlocks, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r Run
+			r.HashEvents(int64(c.first), events[c.first:c.first+c.n], workers)
+			if r.Len() != int64(c.n) {
+				t.Fatalf("%+v: run of %d records", c, r.Len())
+			}
+			blocks, err := got.AppendRun(&r, nil)
+			if err != nil {
+				t.Fatalf("%+v, %d workers: %v", c, workers, err)
+			}
+			if got.Size() != want.Size() || got.Root() != want.Root() {
+				t.Fatalf("%+v, %d workers: tree of size %d differs from the one appended leaf by leaf", c, workers, got.Size())
+			}
+			if !slices.Equal(blocks, wantBlocks[nBefore:]) {
+				t.Fatalf("%+v, %d workers: %d blocks completed, want %d (or their hashes differ)", c, workers, len(blocks), len(wantBlocks)-nBefore)
+			}
+		}
+	}
+	// A run that does not start at the tree's size, or is not split at
+	// the block boundaries, is refused.
+	var tree Tree
+	var r Run
+	r.HashEvents(1, events[1:600], 2)
+	if _, err := tree.AppendRun(&r, nil); err == nil || tree.Size() != 0 {
+		t.Fatalf("a run from record 1 on an empty tree: %v", err)
+	}
+	r.HashEvents(0, events[:600], 2)
+	r.Head = append(r.Head, r.Tail[0])
+	if _, err := tree.AppendRun(&r, nil); err == nil || tree.Size() != 0 {
+		t.Fatalf("a run with a head past the block boundary: %v", err)
+	}
+}
+
+// TestBlocksServeSubtrees checks the in-memory block hashes against tlog's
+// stored hashes at every level at and above a block, the tree they make
+// against the tree appended leaf by leaf, and that a snapshot does not see
+// later blocks.
+func TestBlocksServeSubtrees(t *testing.T) {
+	events := eventsUpTo(BlockSize*13 + 7)
+	var (
+		tree Tree
+		ref  memHashes
+		bl   Blocks
+	)
+	for i := range events {
+		data := AppendLeaf(nil, &events[i])
+		hs, err := tlog.StoredHashes(int64(i), data, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref = append(ref, hs...)
+		if b, ok := tree.Append(tlog.RecordHash(data)); ok {
+			bl.Append(b)
+		}
+		if tree.Size()%BlockSize != 0 {
+			continue
+		}
+		bt := bl.Tree()
+		if bt.Size() != tree.Size() || bt.Root() != tree.Root() {
+			t.Fatalf("size %d: the tree of the blocks differs", tree.Size())
+		}
+		for level := BlockLevel; level < BlockLevel+5; level++ {
+			for k := int64(0); (k+1)<<level <= tree.Size(); k++ {
+				h, ok := bl.Subtree(level, k)
+				if !ok || h != ref[tlog.StoredHashIndex(level, k)] {
+					t.Fatalf("size %d: subtree (%d, %d): %v, differs from tlog's", tree.Size(), level, k, ok)
+				}
+			}
+			if _, ok := bl.Subtree(level, tree.Size()>>level); ok {
+				t.Fatalf("size %d: an incomplete subtree at level %d is served", tree.Size(), level)
+			}
+		}
+	}
+	snap := bl.Snapshot()
+	n := snap.Len()
+	for range 40 {
+		bl.Append(tlog.Hash{1})
+	}
+	if snap.Len() != n || bl.Len() != n+40 {
+		t.Fatalf("snapshot has %d blocks after 40 appends, want %d", snap.Len(), n)
+	}
+	if _, ok := snap.Subtree(BlockLevel, n); ok {
+		t.Fatal("the snapshot serves a later block")
+	}
+}
+
+// blockReader is the reader a node serves proofs from: blocks in memory,
+// leaves recomputed from the events.
+func blockReader(events []health.Event, size int64, bl Blocks, reads *int) *HashReader {
+	return &HashReader{Size: size, Blocks: bl, Leaves: func(k int64, n int) ([]tlog.Hash, error) {
+		*reads++
+		return leafHashes(events[k*BlockSize : k*BlockSize+int64(n)]), nil
+	}}
+}
+
+// TestProofsVerify serves inclusion and consistency proofs from a
+// HashReader over the blocks and the events, at every size across a few
+// blocks, and checks them against the roots of the tree appended leaf by
+// leaf; every block's leaves are read at most once per call.
+func TestProofsVerify(t *testing.T) {
+	const N = 3*BlockSize + 40
+	events := eventsUpTo(N)
+	var (
+		tree  Tree
+		bl    Blocks
+		roots []tlog.Hash
+	)
 	roots = append(roots, tree.Root())
 	for i := range events {
-		var err error
-		if stored, _, err = tree.AppendEvents(events[i:i+1], stored, nil); err != nil {
-			t.Fatal(err)
+		h, _ := LeafHash(nil, &events[i])
+		if b, ok := tree.Append(h); ok {
+			bl.Append(b)
 		}
 		roots = append(roots, tree.Root())
 	}
-	r := memHashes(toHashes(stored))
-	for size := int64(1); size <= 100; size++ {
-		for i := int64(0); i < size; i++ {
+	leaves := leafHashes(events)
+	sizes := []int64{1, 2, 3, 100, 255, 256, 257, 300, 511, 512, 513, 700, 767, 768, 769, N}
+	for _, size := range sizes {
+		reads := 0
+		r := blockReader(events, size, bl, &reads)
+		if h, err := tlog.TreeHash(size, r); err != nil || h != roots[size] {
+			t.Fatalf("tree hash of size %d: %v, or it differs", size, err)
+		}
+		for i := int64(0); i < size; i += max(1, size/37) {
+			reads = 0
 			p, err := tlog.ProveRecord(size, i, r)
 			if err != nil {
 				t.Fatal(err)
 			}
-			leaf, _ := LeafHash(nil, &events[i])
-			if err := tlog.CheckRecord(p, size, roots[size], i, leaf); err != nil {
+			if reads > 2 {
+				t.Fatalf("inclusion of seq %d in size %d read %d blocks of events", i+1, size, reads)
+			}
+			if err := tlog.CheckRecord(p, size, roots[size], i, leaves[i]); err != nil {
 				t.Fatalf("inclusion of seq %d in size %d: %v", i+1, size, err)
 			}
-			other, _ := LeafHash(nil, &events[(i+1)%size])
-			if size > 1 && tlog.CheckRecord(p, size, roots[size], i, other) == nil {
+			if size > 1 && tlog.CheckRecord(p, size, roots[size], i, leaves[(i+1)%size]) == nil {
 				t.Fatalf("inclusion proof of seq %d in size %d accepts another event", i+1, size)
 			}
 		}
-		for old := int64(1); old <= size; old++ {
+		for _, old := range sizes {
+			if old > size {
+				break
+			}
 			p, err := tlog.ProveTree(size, old, r)
 			if err != nil {
 				t.Fatal(err)
@@ -143,31 +314,48 @@ func TestProofsVerify(t *testing.T) {
 			if err := tlog.CheckTree(p, size, roots[size], old, roots[old]); err != nil {
 				t.Fatalf("consistency %d → %d: %v", old, size, err)
 			}
+			if old < size && roots[old] != roots[size] && tlog.CheckTree(p, size, roots[size], old, roots[size]) == nil {
+				t.Fatalf("consistency proof %d → %d accepts another old root", old, size)
+			}
 		}
+	}
+	// A subtree beyond the size, or blocks that end before it, is an error.
+	r := blockReader(events, 300, bl, new(int))
+	if _, err := r.ReadHashes([]int64{tlog.StoredHashIndex(0, 300)}); err == nil {
+		t.Error("record 300 of a tree of 300 was served")
+	}
+	r = blockReader(events, N, Blocks{}, new(int))
+	if _, err := r.ReadHashes([]int64{tlog.StoredHashIndex(BlockLevel, 0)}); err == nil {
+		t.Error("a block hash was served without blocks")
 	}
 }
 
-// TestLoadTreeContinues reloads the tree from stored hashes at every size
-// and checks that it appends and hashes like the original.
-func TestLoadTreeContinues(t *testing.T) {
-	var tree Tree
-	var stored []byte
-	for n := int64(1); n <= 70; n++ {
-		e := testEvent(uint64(n))
-		h, _ := LeafHash(nil, &e)
-		stored = tree.Append(h, stored)
-		loaded, err := LoadTree(n, memHashes(toHashes(stored)))
-		if err != nil {
-			t.Fatal(err)
+// TestBlocksTreeContinues rebuilds the tree from the block hashes plus the
+// trailing leaves at every size, as a node does at start, and checks that
+// it appends and hashes like the original.
+func TestBlocksTreeContinues(t *testing.T) {
+	events := eventsUpTo(2*BlockSize + 20)
+	leaves := leafHashes(events)
+	var (
+		tree Tree
+		bl   Blocks
+	)
+	for n := range len(events) - 1 {
+		if b, ok := tree.Append(leaves[n]); ok {
+			bl.Append(b)
 		}
-		if loaded.Root() != tree.Root() {
-			t.Fatalf("size %d: loaded root differs", n)
+		loaded := bl.Tree()
+		for _, h := range leaves[loaded.Size() : n+1] {
+			loaded.Append(h)
 		}
-		next := testEvent(uint64(n + 1))
-		h2, _ := LeafHash(nil, &next)
+		if loaded.Size() != tree.Size() || loaded.Root() != tree.Root() {
+			t.Fatalf("size %d: the rebuilt tree differs", n+1)
+		}
 		a, b := tree, loaded
-		if !bytes.Equal(a.Append(h2, nil), b.Append(h2, nil)) || a.Root() != b.Root() {
-			t.Fatalf("size %d: the loaded tree appends differently", n)
+		ba, oka := a.Append(leaves[n+1])
+		bb, okb := b.Append(leaves[n+1])
+		if ba != bb || oka != okb || a.Root() != b.Root() {
+			t.Fatalf("size %d: the rebuilt tree appends differently", n+1)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"runtime"
 	"testing"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -19,31 +20,59 @@ func BenchmarkLeafHash(b *testing.B) {
 }
 
 // BenchmarkTreeAppend is the cost per event of the tree above the leaves
-// (about one interior hash per event) and of writing its stored hashes.
+// when they are appended one by one (about one interior hash per event).
 func BenchmarkTreeAppend(b *testing.B) {
 	var t Tree
 	h := tlog.RecordHash([]byte("x"))
-	buf := make([]byte, 0, 1<<20)
 	for b.Loop() {
-		if len(buf) > 1<<20-64*64 {
-			buf = buf[:0]
-		}
-		buf = t.Append(h, buf)
+		t.Append(h)
 	}
 }
 
-// BenchmarkAppendEvents is both, for a group of 10,000 visits.
-func BenchmarkAppendEvents(b *testing.B) {
+func benchVisits() []health.Event {
 	evs := make([]health.Event, 10000)
 	for i := range evs {
 		evs[i] = testEvent(uint64(i + 1))
 		evs[i].Data = nil
 	}
-	var dst, leaf []byte
+	return evs
+}
+
+// BenchmarkAppendEvents is both, one by one on one goroutine, for a group
+// of 10,000 visits.
+func BenchmarkAppendEvents(b *testing.B) {
+	evs := benchVisits()
+	var blocks []tlog.Hash
+	var leaf []byte
 	for b.Loop() {
 		var t Tree
 		var err error
-		if dst, leaf, err = t.AppendEvents(evs, dst[:0], leaf); err != nil {
+		if blocks, leaf, err = t.AppendEvents(evs, blocks[:0], leaf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
+}
+
+// BenchmarkHashRun is the node's way for the same group: leaves and block
+// hashes on every core (Run.HashEvents), then the tree above the blocks
+// (AppendRun, one hash per block). The group starts 100 records into a
+// block, as groups do.
+func BenchmarkHashRun(b *testing.B) {
+	evs := benchVisits()
+	var (
+		r      Run
+		blocks []tlog.Hash
+	)
+	var base Tree
+	for range 100 {
+		base.Append(tlog.Hash{})
+	}
+	for b.Loop() {
+		t := base
+		r.HashEvents(t.Size(), evs, runtime.GOMAXPROCS(0))
+		var err error
+		if blocks, err = t.AppendRun(&r, blocks[:0]); err != nil {
 			b.Fatal(err)
 		}
 	}

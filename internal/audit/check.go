@@ -15,13 +15,12 @@ import (
 	"healthcode/internal/health"
 )
 
-// StoredRows is a cursor over a store's audit hashes in stored-hash index
-// order, as rows of consecutive hashes.
-type StoredRows interface {
-	// Next returns the next row: the stored-hash index of its first hash
-	// and its hashes, 32 bytes each, valid until the next call. ok is false
-	// after the last row.
-	Next() (first int64, hashes []byte, ok bool, err error)
+// StoredBlocks is a cursor over a store's block hashes, by block number.
+type StoredBlocks interface {
+	// Next returns the next stored block: its number and hash (32 bytes if
+	// the table is intact), valid until the next call. ok is false after
+	// the last.
+	Next() (block int64, hash []byte, ok bool, err error)
 }
 
 // Problem is one finding of a Checker.
@@ -29,19 +28,19 @@ type Problem struct {
 	Seq uint64 // the first seq concerned; 0 if it is not about one (a bad signature)
 	Msg string // one line
 
-	leaf   bool // an event differs from its stored leaf
-	ranged bool // somewhere in Seq.. (a head that does not match), not at Seq
+	block  int64 // a block whose stored hash differs from the recomputed one: its number + 1
+	ranged bool  // somewhere in Seq.. (a head that does not match), not at Seq
 }
 
 // Result is what a Checker found.
 type Result struct {
-	Events       int64 // events read
-	Hashes       int64 // stored hashes compared
-	Heads        int   // signed heads that matched the log
-	LargestHead  int64 // size of the largest signed head that matched
-	Problems     []Problem
-	LeafMismatch []uint64 // seqs whose event differs from its stored leaf (the first 10)
-	leafCount    int
+	Events        int64 // events read
+	Blocks        int64 // stored block hashes compared
+	Heads         int   // signed heads that matched the log
+	LargestHead   int64 // size of the largest signed head that matched
+	Problems      []Problem
+	BlockMismatch []int64 // blocks whose stored hash differs from the recomputed one (the first 10)
+	blockCount    int
 }
 
 // OK reports whether nothing was wrong.
@@ -70,13 +69,13 @@ func (r *Result) Err() error {
 	})
 	var b strings.Builder
 	b.WriteString(ps[0].Msg)
-	if r.leafCount > 1 {
-		fmt.Fprintf(&b, "; %d events differ from the audit log, at seqs %s", r.leafCount, seqList(r.LeafMismatch, r.leafCount))
+	if r.blockCount > 1 {
+		fmt.Fprintf(&b, "; %d blocks differ from the audit log, at seqs %s", r.blockCount, blockList(r.BlockMismatch, r.blockCount))
 	}
 	heads, others, first := 0, 0, ""
 	for _, p := range ps[1:] {
 		switch {
-		case r.leafCount > 1 && p.leaf:
+		case r.blockCount > 1 && p.block > 0:
 			// summarised above
 		case p.ranged:
 			heads++
@@ -100,13 +99,18 @@ func (r *Result) Err() error {
 	return errors.New(b.String())
 }
 
-func seqList(seqs []uint64, total int) string {
-	s := make([]string, len(seqs))
-	for i, q := range seqs {
-		s[i] = strconv.FormatUint(q, 10)
+// blockSeqs names the seqs of block k: "257–512".
+func blockSeqs(k int64) string {
+	return strconv.FormatInt(k*BlockSize+1, 10) + "–" + strconv.FormatInt((k+1)*BlockSize, 10)
+}
+
+func blockList(blocks []int64, total int) string {
+	s := make([]string, len(blocks))
+	for i, k := range blocks {
+		s[i] = blockSeqs(k)
 	}
 	out := strings.Join(s, ", ")
-	if total > len(seqs) {
+	if total > len(blocks) {
 		out += ", …"
 	}
 	return out
@@ -123,28 +127,26 @@ type checkHead struct {
 }
 
 // Checker recomputes the audit log from the events, read in seq order, and
-// compares it with the stored hashes and with signed heads. It proves that
-// no event covered by a head was edited, removed or reordered since the
-// head was signed, and names the first seq where the log differs from what
-// the node recorded. Add the heads, then every event with Add, then call
-// Finish.
+// compares it with the stored block hashes and with signed heads. It proves
+// that no event covered by a head was edited, removed or reordered since
+// the head was signed, and names the first seq, or the block of 256 seqs,
+// where the log differs from what the node recorded. Add the heads, then
+// every event with Add, then call Finish.
 type Checker struct {
 	v     note.Verifier
 	tree  Tree
 	leaf  []byte
-	buf   []byte
 	heads []checkHead
 	nh    int // next head to compare
 
-	rows       StoredRows
-	row        []byte // the current row's hashes
-	rowStart   int64  // stored-hash index of row[0]
-	rowEnd     int64
-	rowsDone   bool
-	pos        int64 // stored-hash index of the next recomputed hash
-	noStored   bool  // reported: hashes missing from the table
-	badStored  bool  // reported: an interior hash differs
-	stopped    bool  // a gap: the tree cannot continue
+	stored     StoredBlocks
+	next       int64 // the block number the next stored row should have
+	row        []byte
+	rowBlock   int64 // the block of row; -1: none read
+	storedDone bool
+	noStored   bool // reported: blocks missing from the table
+	badTable   bool // reported: block numbers out of order
+	stopped    bool // a gap: the tree cannot continue
 	gapSeq     uint64
 	res        Result
 	lastGood   int64 // largest head size that matched
@@ -152,9 +154,10 @@ type Checker struct {
 }
 
 // NewChecker returns a checker that verifies head signatures with v and
-// compares with the stored hashes that rows reads (nil: none are compared).
-func NewChecker(v note.Verifier, rows StoredRows) *Checker {
-	return &Checker{v: v, rows: rows}
+// compares with the stored block hashes that stored reads (nil: none are
+// compared).
+func NewChecker(v note.Verifier, stored StoredBlocks) *Checker {
+	return &Checker{v: v, stored: stored, rowBlock: -1}
 }
 
 func (c *Checker) problem(seq uint64, format string, args ...any) {
@@ -182,14 +185,12 @@ func (h checkHead) String() string {
 
 // Add reads the next event of the log. Events must come in seq order, as
 // the store's Scan gives them. It returns an error only if reading the
-// stored hashes fails.
+// stored block hashes fails.
 func (c *Checker) Add(e *health.Event) error {
 	if !c.sortedHead {
 		slices.SortStableFunc(c.heads[c.nh:], func(a, b checkHead) int { return cmp.Compare(a.Size, b.Size) })
 		c.sortedHead = true
-		if err := c.compareHeads(); err != nil {
-			return err
-		}
+		c.compareHeads()
 	}
 	c.res.Events++
 	if c.stopped {
@@ -207,44 +208,88 @@ func (c *Checker) Add(e *health.Event) error {
 	}
 	var h tlog.Hash
 	h, c.leaf = LeafHash(c.leaf, e)
-	c.buf = c.tree.Append(h, c.buf[:0])
-	for k := 0; k < len(c.buf); k += tlog.HashSize {
-		idx := c.pos + int64(k/tlog.HashSize)
-		got, ok, err := c.stored(idx)
-		if err != nil {
+	if b, ok := c.tree.Append(h); ok {
+		if err := c.compareBlock(c.tree.n/BlockSize-1, b); err != nil {
 			return err
 		}
-		if !ok {
-			if !c.noStored && c.rows != nil {
-				c.noStored = true
-				c.problem(e.Seq, "seq %d has no stored audit hash: the audit log ends before it or rows were deleted (%s)", e.Seq, c.storedEnd())
-			}
-			continue
-		}
-		c.res.Hashes++
-		if bytes.Equal(got, c.buf[k:k+tlog.HashSize]) {
-			continue
-		}
-		if k == 0 {
-			c.res.leafCount++
-			if len(c.res.LeafMismatch) < 10 {
-				c.res.LeafMismatch = append(c.res.LeafMismatch, e.Seq)
-			}
-			if len(c.res.Problems) < maxProblems {
-				c.res.Problems = append(c.res.Problems, Problem{Seq: e.Seq, leaf: true,
-					Msg: fmt.Sprintf("seq %d: the event differs from the one the audit log recorded (edited, or moved from another seq)", e.Seq)})
-			}
-		} else if c.res.leafCount == 0 && !c.badStored {
-			c.badStored = true
-			c.problem(e.Seq, "seq %d: stored audit hash %d (a subtree ending at seq %d) differs from the recomputed one: the audit table was changed", e.Seq, idx, e.Seq)
-		}
 	}
-	c.pos += int64(len(c.buf) / tlog.HashSize)
-	return c.compareHeads()
+	c.compareHeads()
+	return nil
+}
+
+// compareBlock compares the recomputed hash of block k with the stored one.
+func (c *Checker) compareBlock(k int64, h tlog.Hash) error {
+	got, ok, err := c.storedBlock(k)
+	if err != nil || c.stored == nil {
+		return err
+	}
+	if !ok {
+		if !c.noStored {
+			c.noStored = true
+			c.problem(uint64(k*BlockSize+1), "seqs %s: no stored block hash: the audit table ends before them or rows were deleted (%s)", blockSeqs(k), c.storedEnd())
+		}
+		return nil
+	}
+	c.res.Blocks++
+	if bytes.Equal(got, h[:]) {
+		return nil
+	}
+	c.res.blockCount++
+	if len(c.res.BlockMismatch) < 10 {
+		c.res.BlockMismatch = append(c.res.BlockMismatch, k)
+	}
+	if len(c.res.Problems) < maxProblems {
+		c.res.Problems = append(c.res.Problems, Problem{Seq: uint64(k*BlockSize + 1), block: k + 1,
+			Msg: fmt.Sprintf("seqs %s: block hash differs: an event in it was edited, removed or reordered", blockSeqs(k))})
+	}
+	return nil
+}
+
+// storedBlock returns the stored hash of block k, if the table has it.
+// Blocks are asked for in order.
+func (c *Checker) storedBlock(k int64) ([]byte, bool, error) {
+	if c.stored == nil {
+		return nil, false, nil
+	}
+	for c.rowBlock < k && !c.storedDone {
+		b, h, ok, err := c.stored.Next()
+		if err != nil {
+			return nil, false, err
+		}
+		if !ok {
+			c.storedDone = true
+			break
+		}
+		if b != c.next && !c.badTable {
+			c.badTable = true
+			c.problem(0, "the audit table has block %d where block %d should follow (rows were deleted, added or renumbered: the audit table was changed)", b, c.next)
+		}
+		if len(h) != tlog.HashSize && !c.badTable {
+			c.badTable = true
+			c.problem(uint64(b*BlockSize+1), "seqs %s: the stored block hash has %d bytes, not %d (the audit table was changed)", blockSeqs(b), len(h), tlog.HashSize)
+		}
+		c.next = b + 1
+		c.row, c.rowBlock = h, b
+	}
+	if c.rowBlock != k {
+		return nil, false, nil
+	}
+	return c.row, true, nil
+}
+
+// storedEnd says where the stored blocks went on, for a missing block.
+func (c *Checker) storedEnd() string {
+	switch {
+	case c.rowBlock < 0:
+		return "the audit table is empty"
+	case c.storedDone:
+		return fmt.Sprintf("its last block is of seqs %s", blockSeqs(c.rowBlock))
+	}
+	return fmt.Sprintf("the next stored block is of seqs %s", blockSeqs(c.rowBlock))
 }
 
 // compareHeads compares the heads of the tree's current size.
-func (c *Checker) compareHeads() error {
+func (c *Checker) compareHeads() {
 	for c.nh < len(c.heads) && c.heads[c.nh].Size <= c.tree.n {
 		h := c.heads[c.nh]
 		c.nh++
@@ -262,57 +307,14 @@ func (c *Checker) compareHeads() error {
 		c.lastGood = max(c.lastGood, h.Size)
 		c.res.LargestHead = c.lastGood
 	}
-	return nil
-}
-
-// stored returns the stored hash at index idx, if the table has it.
-func (c *Checker) stored(idx int64) ([]byte, bool, error) {
-	if c.rows == nil {
-		return nil, false, nil
-	}
-	for idx >= c.rowEnd && !c.rowsDone {
-		first, data, ok, err := c.rows.Next()
-		if err != nil {
-			return nil, false, err
-		}
-		if !ok {
-			c.rowsDone = true
-			break
-		}
-		if len(data)%tlog.HashSize != 0 || len(data) == 0 {
-			c.problem(0, "stored audit hashes at index %d: a row of %d bytes is not a whole number of hashes (the audit table was changed)", first, len(data))
-			continue
-		}
-		if first < c.rowEnd {
-			c.problem(0, "stored audit hashes at index %d overlap the row before (the audit table was changed)", first)
-		}
-		c.row, c.rowStart, c.rowEnd = data, first, first+int64(len(data)/tlog.HashSize)
-	}
-	if idx < c.rowStart || idx >= c.rowEnd {
-		return nil, false, nil
-	}
-	o := (idx - c.rowStart) * tlog.HashSize
-	return c.row[o : o+tlog.HashSize], true, nil
-}
-
-func (c *Checker) storedEnd() string {
-	if c.rowEnd == 0 {
-		return "the audit table is empty"
-	}
-	// The record that wrote the last stored hash: the leaf of the level-0
-	// index at or before it.
-	level, k := tlog.SplitStoredHashIndex(c.rowEnd - 1)
-	return fmt.Sprintf("its last stored hash is of seq %d", (k+1)<<level)
 }
 
 // Finish ends the check after the last event and returns what it found.
-// It returns an error only if reading the stored hashes fails.
+// It returns an error only if reading the stored block hashes fails.
 func (c *Checker) Finish() (*Result, error) {
 	if !c.sortedHead {
 		slices.SortStableFunc(c.heads[c.nh:], func(a, b checkHead) int { return cmp.Compare(a.Size, b.Size) })
-		if err := c.compareHeads(); err != nil {
-			return nil, err
-		}
+		c.compareHeads()
 	}
 	n := c.tree.n
 	for _, h := range c.heads[c.nh:] {
@@ -322,11 +324,19 @@ func (c *Checker) Finish() (*Result, error) {
 		}
 		c.problem(uint64(n)+1, "seq %d is missing: the log ends at seq %d but the %s covers %d events (deleted)", n+1, n, h, h.Size)
 	}
-	if !c.stopped && c.rows != nil {
-		if _, ok, err := c.stored(c.pos); err != nil {
+	if !c.stopped && c.stored != nil {
+		// A stored block beyond the complete blocks of the events.
+		if _, ok, err := c.storedBlock(n / BlockSize); err != nil {
 			return nil, err
 		} else if ok {
-			c.problem(uint64(n)+1, "seq %d is missing: the log ends at seq %d but the audit log recorded more events (deleted)", n+1, n)
+			c.problem(uint64(n)+1, "seq %d is missing: the log ends at seq %d but the audit log recorded a block of seqs %s (deleted)", n+1, n, blockSeqs(n/BlockSize))
+		}
+	}
+	// A block that differs inside a signed head that matches: the events
+	// are those signed, so the stored hash is what changed.
+	for i, p := range c.res.Problems {
+		if k := p.block - 1; p.block > 0 && (k+1)*BlockSize <= c.lastGood {
+			c.res.Problems[i].Msg = fmt.Sprintf("seqs %s: the stored block hash differs from the recomputed one, but the events match the signed head of size %d: the audit table was changed", blockSeqs(k), c.lastGood)
 		}
 	}
 	r := c.res

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"healthcode/internal/audit"
 	"healthcode/internal/health"
 	"healthcode/internal/identity"
@@ -51,21 +53,25 @@ func WriteLog(ctx context.Context, cfg node.Config, plan LogPlan, progress func(
 		ids    []sqlite.IdentityRow
 		done   int
 		batch  string
-		tree   audit.Tree // the log's audit hashes go with it, as the node writes them
-		hashes []byte
-		leaf   []byte
+		tree   audit.Tree // the log's audit block hashes go with it, as the node writes them
+		run    audit.Run
+		blocks []tlog.Hash
 	)
 	flush := func() error {
 		if len(events) == 0 {
 			return nil
 		}
 		next, first := tree, tree.Size()
-		var err error
-		if hashes, leaf, err = next.AppendEvents(events, hashes[:0], leaf); err != nil {
+		if err := next.CheckSeqs(events); err != nil {
 			return err
 		}
-		ah := &sqlite.AuditHashes{First: uint64(first), N: len(events), Hashes: hashes}
-		if err := cfg.Store.Append(ctx, events, ids, func() (*sqlite.AuditHashes, error) { return ah, nil }); err != nil {
+		run.HashEvents(first, events, runtime.GOMAXPROCS(0))
+		var err error
+		if blocks, err = next.AppendRun(&run, blocks[:0]); err != nil {
+			return err
+		}
+		ab := &sqlite.AuditBlocks{First: uint64(first), N: len(events), Hashes: blocks}
+		if err := cfg.Store.Append(ctx, events, ids, func() (*sqlite.AuditBlocks, error) { return ab, nil }); err != nil {
 			return err
 		}
 		tree = next

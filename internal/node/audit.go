@@ -17,14 +17,14 @@ import (
 	"healthcode/internal/sqlite"
 )
 
-// The audit log (internal/audit, D42): leaf i is the event with seq i+1.
-// commitGroup hands each request's events to a hashing job as soon as the
-// request is prepared (the hashes are computed on another goroutine while
-// the writer goes on), the store writes the hashes in the events'
-// transaction, and the in-memory tree (its frontier) advances only after
-// that commit. Heads are
-// signed with the key in the data directory (audit.key) and stored before
-// they are served.
+// The audit log (internal/audit, D42, D51): leaf i is the event with seq
+// i+1. commitGroup hands each request's events to a hashing job as soon as
+// the request is prepared (the leaf and block hashes are computed on other
+// goroutines while the writer goes on), the store writes the hashes of the
+// blocks of 256 events they complete in the events' transaction, and the
+// in-memory tree (its frontier) and block hashes advance only after that
+// commit. Heads are signed with the key in the data directory (audit.key)
+// and stored before they are served.
 
 const (
 	// headEvery: after a commit, the writer signs and stores a head if the
@@ -34,8 +34,9 @@ const (
 	// headMinInterval: a request gets a new head at most this often (wall
 	// clock); in between it gets the last one, at most this much behind.
 	headMinInterval = time.Second
-	// catchUpChunk is how many events' hashes one catch-up transaction writes.
-	catchUpChunk = 1 << 16
+	// catchUpBlocks is how many blocks' hashes one catch-up transaction
+	// writes.
+	catchUpBlocks = 256
 )
 
 // auditLog is the node's side of the audit log.
@@ -47,24 +48,34 @@ type auditLog struct {
 	origin string
 	key    *audit.Key
 
-	// Owned by the writer goroutine: the tree of the durable events, and
+	// Owned by the writer goroutine: the tree of the durable events, the
+	// hashes of their complete blocks and of the subtrees above them, and
 	// buffers that one group's hashing job at a time borrows.
 	tree   audit.Tree
-	hashes []byte
-	leaves []tlog.Hash
+	blocks audit.Blocks
+	run    audit.Run
+	done   []tlog.Hash
 
-	snap atomic.Pointer[audit.Tree] // a copy of tree for readers
+	snap atomic.Pointer[auditView] // what readers see: a copy of tree and a snapshot of blocks
 
 	mu        sync.Mutex // guards last and lastAsked; held while signing and storing a head
 	last      audit.Head // the last head stored (Note nil: none)
 	lastAsked time.Time  // wall clock: when a request last got a new head
 }
 
-// openAudit loads the audit state of the store: the tree's frontier from
-// the stored hashes, catching up events stored without hashes (a store
-// from before the audit log, or written by a tool), and the last head. It
-// returns an error if the stored hashes cover more events than the store
-// has (events were removed), or the key or the store cannot be read.
+// auditView is a consistent state of the durable log for readers: the
+// tree and the blocks of the same events.
+type auditView struct {
+	tree   audit.Tree
+	blocks audit.Blocks
+}
+
+// openAudit loads the audit state of the store: the block hashes, the tree
+// they make, the events after the last stored block hashed again (the
+// partial block, and events stored without the log, whose blocks it
+// writes), and the last head. It returns an error if the stored blocks
+// cover more events than the store has (events were removed) or are not
+// dense, or the key or the store cannot be read.
 func openAudit(ctx context.Context, n *Node) (*auditLog, error) {
 	a := &auditLog{store: n.store, log: n.log, now: n.now}
 	if n.cfg.NoAudit {
@@ -76,27 +87,28 @@ func openAudit(ctx context.Context, n *Node) (*auditLog, error) {
 		return nil, fmt.Errorf("node: audit key: %w", err)
 	}
 	a.key, a.origin = key, audit.Origin(n.cfg.Region)
-	size, err := n.store.AuditSize(ctx)
+	blocks, err := n.store.AuditBlocks(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("node: audit log: %w", err)
 	}
 	last, err := n.store.LastSeq(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if uint64(size) > last {
-		return nil, fmt.Errorf("node: the audit log covers seqs 1..%d but the store's last event is seq %d: events were removed (run healthcode audit verify)", size, last)
+	if size := uint64(len(blocks)) * audit.BlockSize; size > last {
+		return nil, fmt.Errorf("node: the audit log has blocks of seqs 1..%d but the store's last event is seq %d: events were removed (run healthcode audit verify)", size, last)
 	}
-	r := n.store.AuditHashReader(ctx)
-	if a.tree, err = audit.LoadTree(size, r); err != nil {
-		return nil, fmt.Errorf("node: audit log: %w", err)
+	for _, h := range blocks {
+		a.blocks.Append(h)
 	}
-	if uint64(size) < last {
-		start := time.Now()
-		if err := a.catchUp(ctx); err != nil {
-			return nil, err
-		}
-		a.log.Info("audit log caught up with events stored without it", "from_seq", size+1, "to_seq", last, "took", time.Since(start).Round(time.Millisecond))
+	a.tree = a.blocks.Tree()
+	start, missing := time.Now(), last/audit.BlockSize-uint64(len(blocks))
+	if err := a.catchUp(ctx); err != nil {
+		return nil, err
+	}
+	if missing > 0 {
+		a.log.Info("audit log: blocks written for events stored without it", "from_seq", uint64(len(blocks))*audit.BlockSize+1, "to_seq", last/audit.BlockSize*audit.BlockSize,
+			"blocks", missing, "took", time.Since(start).Round(time.Millisecond))
 	}
 	a.publish()
 	sh, ok, err := n.store.LastAuditHead(ctx)
@@ -111,8 +123,8 @@ func openAudit(ctx context.Context, n *Node) (*auditLog, error) {
 		case h.Size > a.tree.Size():
 			a.log.Error("audit: the last stored head covers more events than the audit log", "head_size", h.Size, "log_size", a.tree.Size())
 		default:
-			if root, err := tlog.TreeHash(h.Size, r); err != nil || root != h.Root {
-				a.log.Error("audit: the stored hashes do not match the last signed head (run healthcode audit verify)", "head_size", h.Size, "err", err)
+			if root, err := tlog.TreeHash(h.Size, a.reader(ctx, a.snap.Load())); err != nil || root != h.Root {
+				a.log.Error("audit: the log does not match the last signed head (run healthcode audit verify)", "head_size", h.Size, "err", err)
 			}
 			a.last = h
 		}
@@ -120,21 +132,28 @@ func openAudit(ctx context.Context, n *Node) (*auditLog, error) {
 	return a, nil
 }
 
-// catchUp computes and stores the hashes of the stored events after the
-// tree's size, in transactions of catchUpChunk events.
+// catchUp hashes the stored events after the tree's size (the events of
+// the partial block after the last stored one, and any stored without the
+// log) and writes the hashes of the blocks they complete, catchUpBlocks
+// blocks a transaction.
 func (a *auditLog) catchUp(ctx context.Context) error {
 	t := a.tree
-	first, k := t.Size(), 0
-	var buf, leaf []byte
+	var (
+		done []tlog.Hash
+		leaf []byte
+	)
 	flush := func() error {
-		if k == 0 {
+		if len(done) == 0 {
 			return nil
 		}
-		if err := a.store.AppendAudit(ctx, sqlite.AuditHashes{First: uint64(first), N: k, Hashes: buf}); err != nil {
+		first := uint64(a.blocks.Len()) * audit.BlockSize
+		if err := a.store.AppendAudit(ctx, sqlite.AuditBlocks{First: first, N: len(done) * audit.BlockSize, Hashes: done}); err != nil {
 			return err
 		}
-		a.tree = t
-		first, k, buf = t.Size(), 0, buf[:0]
+		for _, h := range done {
+			a.blocks.Append(h)
+		}
+		done = done[:0]
 		return nil
 	}
 	err := a.store.Scan(ctx, uint64(t.Size()), func(e *health.Event) error {
@@ -143,29 +162,59 @@ func (a *auditLog) catchUp(ctx context.Context) error {
 		}
 		var h tlog.Hash
 		h, leaf = audit.LeafHash(leaf, e)
-		buf = t.Append(h, buf)
-		if k++; k == catchUpChunk {
-			return flush()
+		if b, ok := t.Append(h); ok {
+			if done = append(done, b); len(done) == catchUpBlocks {
+				return flush()
+			}
 		}
 		return nil
 	})
+	if err == nil {
+		err = flush()
+	}
 	if err != nil {
 		return err
 	}
-	return flush()
+	a.tree = t
+	return nil
 }
 
 func (a *auditLog) publish() {
-	t := a.tree
-	a.snap.Store(&t)
+	a.snap.Store(&auditView{tree: a.tree, blocks: a.blocks.Snapshot()})
 }
 
-// auditJob computes the stored hashes of a group's events on another
-// goroutine while the writer assembles and writes the group: each request's
-// events are handed to it as soon as the request is prepared, so hashing
-// overlaps the preparation of the next requests and the store's writing of
-// the events. It works on a copy of the node's tree, which is unchanged
-// until committed.
+// reader returns a tlog.HashReader over the log of v: hashes at and above
+// a block from v's blocks, those below recomputed from a block's events.
+func (a *auditLog) reader(ctx context.Context, v *auditView) tlog.HashReader {
+	return &audit.HashReader{Size: v.tree.Size(), Blocks: v.blocks, Leaves: func(k int64, n int) ([]tlog.Hash, error) {
+		first := uint64(k) * audit.BlockSize
+		leaves := make([]tlog.Hash, 0, n)
+		var buf []byte
+		err := a.store.ScanRange(ctx, first, first+uint64(n), func(e *health.Event) error {
+			if want := first + uint64(len(leaves)) + 1; e.Seq != want {
+				return fmt.Errorf("node: audit: seq %d is missing from the store (run healthcode audit verify)", want)
+			}
+			var h tlog.Hash
+			h, buf = audit.LeafHash(buf, e)
+			leaves = append(leaves, h)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(leaves) != n {
+			return nil, fmt.Errorf("node: audit: seq %d is missing from the store (run healthcode audit verify)", first+uint64(len(leaves))+1)
+		}
+		return leaves, nil
+	}}
+}
+
+// auditJob computes the block hashes of a group's events on other
+// goroutines while the writer assembles and writes the group: each
+// request's events are handed to it as soon as the request is prepared, so
+// hashing overlaps the preparation of the next requests and the store's
+// writing of the events. It works on a copy of the node's tree, which is
+// unchanged until committed.
 type auditJob struct {
 	a     *auditLog
 	first int64  // the tree size before the group
@@ -177,8 +226,8 @@ type auditJob struct {
 
 	// Owned by run until done is closed.
 	tree   audit.Tree
-	leaves []tlog.Hash
-	hashes []byte
+	hashes audit.Run
+	blocks []tlog.Hash // the blocks the handed events complete
 }
 
 // hand gives the job of a group (nil: none yet, started here) the events a
@@ -191,7 +240,7 @@ func (a *auditLog) hand(j *auditJob, events []health.Event) *auditJob {
 	}
 	if j == nil {
 		j = &auditJob{a: a, first: a.tree.Size(), next: uint64(a.tree.Size()) + 1, tree: a.tree,
-			in: make(chan []health.Event, 256), done: make(chan struct{}), leaves: a.leaves, hashes: a.hashes[:0]}
+			in: make(chan []health.Event, 256), done: make(chan struct{}), hashes: a.run, blocks: a.done[:0]}
 		go j.run()
 	}
 	if j.err != nil {
@@ -208,28 +257,20 @@ func (a *auditLog) hand(j *auditJob, events []health.Event) *auditJob {
 	return j
 }
 
-// run hashes the handed events in order: their leaf hashes (split between
-// all the cores when there are many: the writer is writing the events
-// meanwhile, then waits for the hashes), then the tree above them.
+// run hashes the handed events in order: their leaf hashes and the hashes
+// of the blocks complete in them (split at block boundaries between all
+// the cores when there are many: the writer is writing the events
+// meanwhile, then waits for the hashes), then appends them to the tree:
+// the leaves around the blocks one by one, each block as one subtree.
 func (j *auditJob) run() {
 	defer close(j.done)
 	for evs := range j.in {
-		if cap(j.leaves) < len(evs) {
-			j.leaves = make([]tlog.Hash, len(evs))
-		}
-		leaves := j.leaves[:len(evs)]
 		workers := max(1, min(runtime.GOMAXPROCS(0), len(evs)/2048))
-		if workers == 1 {
-			audit.LeafHashes(evs, leaves, nil)
-		} else {
-			var wg sync.WaitGroup
-			for w := range workers {
-				lo, hi := len(evs)*w/workers, len(evs)*(w+1)/workers
-				wg.Go(func() { audit.LeafHashes(evs[lo:hi], leaves[lo:hi], nil) })
-			}
-			wg.Wait()
+		j.hashes.HashEvents(j.tree.Size(), evs, workers)
+		var err error
+		if j.blocks, err = j.tree.AppendRun(&j.hashes, j.blocks); err != nil {
+			panic(err) // HashEvents split the run from the tree's size
 		}
-		j.hashes = j.tree.AppendLeaves(leaves, j.hashes)
 	}
 }
 
@@ -241,26 +282,31 @@ func (j *auditJob) join() {
 		j.ended = true
 	}
 	<-j.done
-	j.a.leaves, j.a.hashes = j.leaves, j.hashes[:0]
+	j.a.run = j.hashes
 }
 
 // hashesFor is the store's audit callback: it joins the job and returns
-// the stored hashes of every handed event, or the hand error.
-func (j *auditJob) hashesFor() (*sqlite.AuditHashes, error) {
+// the hashes of the blocks the handed events complete, or the hand error.
+func (j *auditJob) hashesFor() (*sqlite.AuditBlocks, error) {
 	j.join()
 	if j.err != nil {
 		return nil, j.err
 	}
-	return &sqlite.AuditHashes{First: uint64(j.first), N: int(j.next - 1 - uint64(j.first)), Hashes: j.hashes}, nil
+	return &sqlite.AuditBlocks{First: uint64(j.first), N: int(j.next - 1 - uint64(j.first)), Hashes: j.blocks}, nil
 }
 
-// committed makes the tree of the job, joined, the node's: its hashes are
-// durable. Every headEvery it also signs and stores a head.
+// committed makes the tree and blocks of the job, joined, the node's: its
+// block hashes are durable. Every headEvery it also signs and stores a
+// head.
 func (a *auditLog) committed(ctx context.Context, j *auditJob) {
 	if j == nil {
 		return
 	}
 	a.tree = j.tree
+	for _, h := range j.blocks {
+		a.blocks.Append(h)
+	}
+	a.done = j.blocks[:0]
 	a.publish()
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -278,7 +324,7 @@ func (a *auditLog) stop(ctx context.Context) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.last.Note == nil || a.last.Size != a.snap.Load().Size() {
+	if a.last.Note == nil || a.last.Size != a.snap.Load().tree.Size() {
 		if _, err := a.signLocked(ctx); err != nil {
 			a.log.Error("audit: head at stop", "err", err)
 		}
@@ -287,7 +333,7 @@ func (a *auditLog) stop(ctx context.Context) {
 
 // signLocked signs a head of the current tree and stores it. a.mu is held.
 func (a *auditLog) signLocked(ctx context.Context) (audit.Head, error) {
-	t := a.snap.Load()
+	t := a.snap.Load().tree
 	h, err := audit.SignHead(a.key.Signer, a.origin, t.Size(), t.Root(), a.now())
 	if err != nil {
 		return audit.Head{}, err
@@ -313,7 +359,7 @@ func (n *Node) AuditHead(ctx context.Context) (audit.Head, error) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.last.Note != nil && (a.last.Size == a.snap.Load().Size() || time.Since(a.lastAsked) < headMinInterval) {
+	if a.last.Note != nil && (a.last.Size == a.snap.Load().tree.Size() || time.Since(a.lastAsked) < headMinInterval) {
 		return a.last, nil
 	}
 	h, err := a.signLocked(ctx)
@@ -339,7 +385,7 @@ type AuditInclusion struct {
 	Seq   uint64
 	Size  int64
 	Root  tlog.Hash // tree hash of the first Size events
-	Leaf  tlog.Hash // the stored leaf hash of event Seq
+	Leaf  tlog.Hash // the leaf hash of event Seq, computed from the stored event
 	Proof tlog.RecordProof
 }
 
@@ -351,10 +397,10 @@ type AuditConsistency struct {
 	Proof         tlog.TreeProof
 }
 
-// auditSize resolves a requested tree size (0: the current one). It
-// returns an Invalid error for a size the log has not reached.
-func (n *Node) auditSize(size int64) (int64, error) {
-	cur := n.audit.snap.Load().Size()
+// auditSize resolves a requested tree size (0: the size of v). It returns
+// an Invalid error for a size the log has not reached.
+func auditSize(v *auditView, size int64) (int64, error) {
+	cur := v.tree.Size()
 	switch {
 	case size == 0:
 		return cur, nil
@@ -364,9 +410,9 @@ func (n *Node) auditSize(size int64) (int64, error) {
 	return size, nil
 }
 
-func (n *Node) auditRoot(ctx context.Context, size int64, r tlog.HashReader) (tlog.Hash, error) {
-	if t := n.audit.snap.Load(); t.Size() == size {
-		return t.Root(), nil
+func auditRoot(v *auditView, size int64, r tlog.HashReader) (tlog.Hash, error) {
+	if v.tree.Size() == size {
+		return v.tree.Root(), nil
 	}
 	h, err := tlog.TreeHash(size, r)
 	if err != nil {
@@ -382,23 +428,24 @@ func (n *Node) AuditInclusion(ctx context.Context, seq uint64, size int64) (Audi
 	if n.audit.off {
 		return AuditInclusion{}, errAuditOff
 	}
-	size, err := n.auditSize(size)
+	v := n.audit.snap.Load()
+	size, err := auditSize(v, size)
 	if err != nil {
 		return AuditInclusion{}, err
 	}
 	if seq == 0 || seq > uint64(size) {
 		return AuditInclusion{}, health.Errorf(health.Invalid, "seq_out_of_range", "seq", "seq must be between 1 and the tree size %d", size)
 	}
-	r := n.store.AuditHashReader(ctx)
+	r := n.audit.reader(ctx, v)
 	p := AuditInclusion{Seq: seq, Size: size}
-	if p.Root, err = n.auditRoot(ctx, size, r); err != nil {
+	if p.Root, err = auditRoot(v, size, r); err != nil {
 		return AuditInclusion{}, err
 	}
-	leaf, err := r.ReadHashes([]int64{tlog.StoredHashIndex(0, int64(seq)-1)})
+	e, err := n.store.Event(ctx, seq)
 	if err != nil {
 		return AuditInclusion{}, fmt.Errorf("node: audit leaf: %w", err)
 	}
-	p.Leaf = leaf[0]
+	p.Leaf, _ = audit.LeafHash(nil, &e)
 	if p.Proof, err = tlog.ProveRecord(size, int64(seq)-1, r); err != nil {
 		return AuditInclusion{}, fmt.Errorf("node: audit inclusion proof: %w", err)
 	}
@@ -413,19 +460,20 @@ func (n *Node) AuditConsistency(ctx context.Context, old, size int64) (AuditCons
 	if n.audit.off {
 		return AuditConsistency{}, errAuditOff
 	}
-	size, err := n.auditSize(size)
+	v := n.audit.snap.Load()
+	size, err := auditSize(v, size)
 	if err != nil {
 		return AuditConsistency{}, err
 	}
 	if old < 1 || old > size {
 		return AuditConsistency{}, health.Errorf(health.Invalid, "old_out_of_range", "old", "old must be between 1 and the tree size %d", size)
 	}
-	r := n.store.AuditHashReader(ctx)
+	r := n.audit.reader(ctx, v)
 	p := AuditConsistency{Old: old, Size: size}
-	if p.Root, err = n.auditRoot(ctx, size, r); err != nil {
+	if p.Root, err = auditRoot(v, size, r); err != nil {
 		return AuditConsistency{}, err
 	}
-	if p.OldRoot, err = n.auditRoot(ctx, old, r); err != nil {
+	if p.OldRoot, err = auditRoot(v, old, r); err != nil {
 		return AuditConsistency{}, err
 	}
 	if p.Proof, err = tlog.ProveTree(size, old, r); err != nil {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func enrolN(t testing.TB, n *node.Node, first, count int) {
 }
 
 // checkStore recomputes the audit log of a data directory's store and
-// fails the test if it does not match the stored hashes and heads.
+// fails the test if it does not match the stored block hashes and heads.
 func checkStore(t *testing.T, dir string, wantEvents int64) {
 	t.Helper()
 	ctx := context.Background()
@@ -56,12 +57,12 @@ func checkStore(t *testing.T, dir string, wantEvents int64) {
 		t.Fatal(err)
 	}
 	defer snap.Close()
-	rows, err := snap.AuditRows(ctx)
+	blocks, err := snap.AuditBlocks(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	c := audit.NewChecker(v, rows)
+	defer blocks.Close()
+	c := audit.NewChecker(v, blocks)
 	heads, err := snap.AuditHeads(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -76,16 +77,105 @@ func checkStore(t *testing.T, dir string, wantEvents int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := res.Err(); err != nil || res.Events != wantEvents || res.Hashes != tlog.StoredHashCount(wantEvents) {
-		t.Fatalf("audit check: %v; %d events, %d hashes; want OK with %d events", err, res.Events, res.Hashes, wantEvents)
+	if err := res.Err(); err != nil || res.Events != wantEvents || res.Blocks != wantEvents/audit.BlockSize {
+		t.Fatalf("audit check: %v; %d events, %d blocks; want OK with %d events", err, res.Events, res.Blocks, wantEvents)
 	}
 }
 
-// TestAuditStateDoesNotAdvanceWhenAppendFails makes the audit hashes'
-// insert fail inside the append transaction (a trigger): the write must be
-// refused, nothing of it stored (events and hashes roll back together),
-// the node's tree must stay where it was, and the next write must continue
-// the log correctly.
+// refLog is the reference audit log of a node's events: every tlog stored
+// hash, computed with tlog alone from the events the node serves.
+type refLog []tlog.Hash
+
+func (r refLog) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		out[i] = r[x]
+	}
+	return out, nil
+}
+
+func refOf(t *testing.T, n *node.Node, size int64) (refLog, []tlog.Hash) {
+	t.Helper()
+	var r refLog
+	var leaves []tlog.Hash
+	for i := int64(0); i < size; i++ {
+		e, err := n.Event(context.Background(), uint64(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := audit.AppendLeaf(nil, &e)
+		hs, err := tlog.StoredHashes(i, data, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = append(r, hs...)
+		leaves = append(leaves, tlog.RecordHash(data))
+	}
+	return r, leaves
+}
+
+// checkProofs checks the node's inclusion and consistency proofs, roots
+// and leaves at sizes around the block boundaries against the reference.
+func checkProofs(t *testing.T, n *node.Node, size int64) {
+	t.Helper()
+	ctx := context.Background()
+	ref, leaves := refOf(t, n, size)
+	root := func(s int64) tlog.Hash {
+		h, err := tlog.TreeHash(s, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	var sizes []int64
+	for _, s := range []int64{1, 2, 5, 255, 256, 257, 300, 511, 512, 513, 1000, 1024, 1025, size - 1, size} {
+		if s >= 1 && s <= size {
+			sizes = append(sizes, s)
+		}
+	}
+	for _, s := range sizes {
+		for _, seq := range []int64{1, 2, s / 3, s/2 + 1, 256, 257, 512, 513, s - 1, s} {
+			if seq < 1 || seq > s {
+				continue
+			}
+			p, err := n.AuditInclusion(ctx, uint64(seq), s)
+			if err != nil {
+				t.Fatalf("inclusion of seq %d in size %d: %v", seq, s, err)
+			}
+			if p.Root != root(s) || p.Leaf != leaves[seq-1] {
+				t.Fatalf("inclusion of seq %d in size %d: root or leaf differs from tlog's", seq, s)
+			}
+			if err := tlog.CheckRecord(p.Proof, s, p.Root, seq-1, leaves[seq-1]); err != nil {
+				t.Fatalf("inclusion of seq %d in size %d: %v", seq, s, err)
+			}
+		}
+		for _, old := range sizes {
+			if old > s {
+				break
+			}
+			c, err := n.AuditConsistency(ctx, old, s)
+			if err != nil {
+				t.Fatalf("consistency %d → %d: %v", old, s, err)
+			}
+			if c.OldRoot != root(old) || c.Root != root(s) {
+				t.Fatalf("consistency %d → %d: roots differ from tlog's", old, s)
+			}
+			if err := tlog.CheckTree(c.Proof, s, c.Root, old, c.OldRoot); err != nil {
+				t.Fatalf("consistency %d → %d: %v", old, s, err)
+			}
+		}
+	}
+	h, err := n.AuditHead(ctx)
+	if err != nil || h.Size != size || h.Root != root(size) {
+		t.Fatalf("head: %+v %v; want size %d and tlog's root", h, err, size)
+	}
+}
+
+// TestAuditStateDoesNotAdvanceWhenAppendFails makes the block hashes'
+// insert fail inside the append transaction (a trigger): the write that
+// completes the first block must be refused, nothing of it stored (events
+// and hashes roll back together), the node's tree must stay where it was,
+// and the next writes must continue the log correctly.
 func TestAuditStateDoesNotAdvanceWhenAppendFails(t *testing.T) {
 	ctx := context.Background()
 	n := nodetest.Start(t, "", nil)
@@ -99,16 +189,20 @@ func TestAuditStateDoesNotAdvanceWhenAppendFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	if _, err := raw.Exec(`CREATE TRIGGER fail_audit BEFORE INSERT ON audit_hashes BEGIN SELECT RAISE(ABORT, 'injected failure'); END`); err != nil {
+	if _, err := raw.Exec(`CREATE TRIGGER fail_audit BEFORE INSERT ON audit_blocks BEGIN SELECT RAISE(ABORT, 'injected failure'); END`); err != nil {
 		t.Fatal(err)
 	}
-	_, err = n.Enrol(ctx, "staff:admin", []node.Enrolment{{IDNumber: nodetest.IDNumber(3), Name: "李四", Phone: "13800138000", HomeRegion: "440106"}})
+	var in []node.Enrolment
+	for i := 3; i < 303; i++ {
+		in = append(in, node.Enrolment{IDNumber: nodetest.IDNumber(i), Name: "李四", Phone: "13800138000", HomeRegion: "440106"})
+	}
+	_, err = n.Enrol(ctx, "staff:admin", in)
 	if health.KindOf(err) != health.Unavailable {
-		t.Fatalf("write with a failing audit insert: got %v, want an Unavailable error", err)
+		t.Fatalf("write with a failing block insert: got %v, want an Unavailable error", err)
 	}
 	var events int
 	if err := raw.QueryRow(`SELECT count(*) FROM events`).Scan(&events); err != nil || events != 3 {
-		t.Fatalf("events stored after the failed append: %d %v, want 3 (the events went without their audit hashes)", events, err)
+		t.Fatalf("events stored after the failed append: %d %v, want 3 (the events went without their block hash)", events, err)
 	}
 	if _, err := n.AuditInclusion(ctx, 4, 0); health.KindOf(err) != health.Invalid {
 		t.Fatalf("inclusion of seq 4 after the failed append: got %v, want seq_out_of_range (the tree advanced)", err)
@@ -119,31 +213,110 @@ func TestAuditStateDoesNotAdvanceWhenAppendFails(t *testing.T) {
 	if _, err := raw.Exec(`DROP TRIGGER fail_audit`); err != nil {
 		t.Fatal(err)
 	}
-	enrolN(t, n.Node, 3, 2)
-	p, err := n.AuditInclusion(ctx, 5, 0)
-	if err != nil || p.Size != 5 {
-		t.Fatalf("inclusion of seq 5: %+v %v", p, err)
+	for i := 3; i < 303; i += 60 {
+		enrolN(t, n.Node, i, 60)
 	}
-	e, err := n.Event(ctx, 5)
+	c, err := n.AuditConsistency(ctx, 3, 303)
+	if err != nil || c.OldRoot != h.Root {
+		t.Fatalf("consistency 3 → 303: %+v %v; want the old root to be the size-3 head's", c, err)
+	}
+	if err := tlog.CheckTree(c.Proof, 303, c.Root, 3, h.Root); err != nil {
+		t.Fatalf("consistency proof: %v", err)
+	}
+	checkProofs(t, n.Node, 303)
+	n.Close()
+	checkStore(t, n.Dir, 303)
+}
+
+// TestAuditProofsAcrossBlocks writes events in requests of many sizes from
+// several goroutines at once (so groups hold several requests and blocks
+// span requests and groups), then checks every kind of proof against a
+// reference log computed with tlog alone, restarts the node (the tree is
+// rebuilt from the stored blocks and the partial block's events) and
+// checks again.
+func TestAuditProofsAcrossBlocks(t *testing.T) {
+	dir := t.TempDir()
+	n, stop := startNode(t, dir, false)
+	sizes := []int{1, 37, 255, 256, 257, 3, 600, 19, 128, 5}
+	var wg sync.WaitGroup
+	first := 0
+	for _, c := range sizes {
+		from := first
+		wg.Go(func() { enrolN(t, n, from, c) })
+		first += c
+	}
+	wg.Wait()
+	size := int64(first)
+	checkProofs(t, n, size)
+	stop()
+	checkStore(t, dir, size)
+	n2, stop2 := startNode(t, dir, false)
+	checkProofs(t, n2, size)
+	enrolN(t, n2, first, 300)
+	checkProofs(t, n2, size+300)
+	stop2()
+	checkStore(t, dir, size+300)
+}
+
+// openErr opens a node on dir and returns the error of node.Open.
+func openErr(t *testing.T, dir string) error {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := bench.NodeConfig(ctx, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, _ := audit.LeafHash(nil, &e)
-	if p.Leaf != leaf {
-		t.Fatal("the stored leaf of seq 5 is not the hash of event 5")
+	defer cfg.Store.Close()
+	_, err = node.Open(ctx, cfg)
+	return err
+}
+
+// TestAuditRefusesEventsRemoved deletes the events of the last complete
+// block from the store: the node must refuse to start.
+func TestAuditRefusesEventsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	n, stop := startNode(t, dir, false)
+	enrolN(t, n, 0, 600)
+	stop()
+	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "healthcode.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := tlog.CheckRecord(p.Proof, p.Size, p.Root, 4, leaf); err != nil {
-		t.Fatalf("inclusion proof: %v", err)
+	if _, err := raw.Exec(`DELETE FROM events WHERE seq > 500`); err != nil {
+		t.Fatal(err)
 	}
-	c, err := n.AuditConsistency(ctx, 3, 5)
-	if err != nil || c.OldRoot != h.Root {
-		t.Fatalf("consistency 3 → 5: %+v %v; want the old root to be the size-3 head's", c, err)
+	raw.Close()
+	if err := openErr(t, dir); err == nil || !strings.Contains(err.Error(), "the audit log has blocks of seqs 1..512 but the store's last event is seq 500: events were removed") {
+		t.Fatalf("start after events were removed: got %v", err)
 	}
-	if err := tlog.CheckTree(c.Proof, 5, c.Root, 3, h.Root); err != nil {
-		t.Fatalf("consistency proof: %v", err)
+}
+
+// TestAuditUpgradeFromStoredHashes turns a store back into the first
+// layout of the audit log (schema 3: every tlog stored hash in
+// audit_hashes; D42's first form): the migration drops that table, the node
+// re-derives the block hashes from the events at start, and the heads
+// signed before the upgrade still match.
+func TestAuditUpgradeFromStoredHashes(t *testing.T) {
+	dir := t.TempDir()
+	n, stop := startNode(t, dir, false)
+	enrolN(t, n, 0, 700)
+	stop()
+	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "healthcode.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
 	}
-	n.Close()
-	checkStore(t, n.Dir, 5)
+	for _, q := range []string{`DROP TABLE audit_blocks`, `DELETE FROM schema_migrations WHERE version = 4`,
+		`CREATE TABLE audit_hashes (first_index INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL) STRICT`,
+		`INSERT INTO audit_hashes VALUES (0, 1, 1, zeroblob(32))`} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+	n2, stop2 := startNode(t, dir, false)
+	checkProofs(t, n2, 700)
+	stop2()
+	checkStore(t, dir, 700)
 }
 
 // startNode opens a node on dir with the bench package's configuration
@@ -179,26 +352,27 @@ func startNode(tb testing.TB, dir string, noAudit bool) (n *node.Node, stop func
 }
 
 // TestAuditCatchesUpEventsWrittenWithoutIt writes events with the audit
-// log off (as a benchmark does, or a store from before the audit log),
-// restarts with it on, and checks that the node hashed them at start and
-// continues the log.
+// log on, then more with it off (as a benchmark does, or a store from
+// before the audit log), restarts with it on, and checks that the node
+// hashed them at start, wrote the blocks they complete, and continues the
+// log.
 func TestAuditCatchesUpEventsWrittenWithoutIt(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	off, stop := startNode(t, dir, true)
-	enrolN(t, off, 0, 4)
+	on, stop := startNode(t, dir, false)
+	enrolN(t, on, 0, 300)
+	stop()
+	off, stop2 := startNode(t, dir, true)
+	enrolN(t, off, 300, 500)
 	if _, err := off.AuditHead(ctx); health.KindOf(err) != health.Unavailable {
 		t.Fatalf("head with the audit log off: got %v, want Unavailable", err)
 	}
-	stop()
-	on, stop2 := startNode(t, dir, false)
-	enrolN(t, on, 4, 3)
-	h, err := on.AuditHead(ctx)
-	if err != nil || h.Size != 7 {
-		t.Fatalf("head after catch-up: %+v %v, want size 7", h, err)
-	}
 	stop2()
-	checkStore(t, dir, 7)
+	on, stop3 := startNode(t, dir, false)
+	enrolN(t, on, 800, 3)
+	checkProofs(t, on, 803)
+	stop3()
+	checkStore(t, dir, 803)
 }
 
 var ingestPersons = flag.Int("ingest-persons", 10000, "BenchmarkIngestAudit: persons enrolled in each node (healthcode bench uses 1000000)")

@@ -192,13 +192,14 @@ func (n *Node) commitGroup(reqs []*writeReq) {
 	}
 	if len(g.events) > 0 {
 		start := time.Now()
-		// The audit hashes of the group, computed meanwhile on a copy of
-		// the audit tree, are written in the events' transaction; the
-		// node's tree advances only once both are durable.
+		// The audit block hashes of the group, computed meanwhile on a
+		// copy of the audit tree, are written in the events'
+		// transaction; the node's tree advances only once both are
+		// durable.
 		if g.audit == nil {
 			g.audit = n.audit.hand(nil, g.events) // every prepared request hands its events; this is a safety net
 		}
-		var hashes func() (*sqlite.AuditHashes, error)
+		var hashes func() (*sqlite.AuditBlocks, error)
 		if g.audit != nil {
 			hashes = g.audit.hashesFor
 		}

@@ -3,25 +3,30 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
+
+	"healthcode/internal/audit"
 )
 
-// The audit log's tables (migration 0003): audit_hashes, the tlog stored
-// hashes of the events packed into rows, and audit_heads, the signed tree
+// The audit log's tables (migrations 0003 and 0004): audit_blocks, the
+// hash of every complete block of audit.BlockSize events (the tree's
+// subtree at level audit.BlockLevel), and audit_heads, the signed tree
 // heads the node published. The hashes are computed by the node
-// (internal/audit); the store writes them in the transaction of their
-// events and serves them back as a tlog.HashReader for proofs.
+// (internal/audit); the store writes each block's hash in the transaction
+// of the events that complete it and hands them back at start. Leaf hashes
+// and the levels inside a block are not stored: they are recomputed from
+// the events.
 
-// AuditHashes is the audit log's part of an Append: the stored hashes of
-// the appended events, as internal/audit's Tree produced them.
-type AuditHashes struct {
-	First  uint64 // leaf index of the first event: its seq - 1
-	N      int    // events
-	Hashes []byte // their stored hashes, 32 bytes each, from stored-hash index tlog.StoredHashIndex(0, First) on
+// AuditBlocks is the audit log's part of an Append: the hashes of the
+// blocks the appended events complete.
+type AuditBlocks struct {
+	First  uint64      // leaf index of the first event: its seq - 1
+	N      int         // events
+	Hashes []tlog.Hash // the hashes of blocks First/audit.BlockSize .. (First+N)/audit.BlockSize - 1, in order
 }
 
 // AuditHead is a signed tree head as stored.
@@ -32,53 +37,59 @@ type AuditHead struct {
 	Note []byte
 }
 
-// maxAuditRow is the most events whose hashes share a row: it bounds the
-// blob (about 64 KiB) that a proof's read of one hash loads.
-const maxAuditRow = 1024
+// auditBlocksSQL is the number of stored blocks: they are dense from 0, so
+// the last one's number + 1.
+const auditBlocksSQL = `SELECT coalesce(max(block) + 1, 0) FROM audit_blocks`
 
-const (
-	// auditEndSQL is the number of events the stored hashes cover.
-	auditEndSQL = `SELECT coalesce((SELECT first_seq + n - 1 FROM audit_hashes ORDER BY first_index DESC LIMIT 1), 0)`
-	insAuditSQL = `INSERT INTO audit_hashes(first_index, first_seq, n, data) VALUES (?, ?, ?, ?)`
-	// auditHashSQL reads stored hash ?1 from the row holding it.
-	auditHashSQL = `SELECT substr(data, (?1 - first_index) * 32 + 1, 32) FROM audit_hashes WHERE first_index <= ?1 ORDER BY first_index DESC LIMIT 1`
-)
+func insertBlocksSQL(rows int) string {
+	return "INSERT INTO audit_blocks(block, hash) VALUES " + strings.TrimSuffix(strings.Repeat("(?,?),", rows), ",")
+}
 
-// insertAudit writes h in tx, in rows of at most maxAuditRow events. It
-// returns an error if h does not continue the stored hashes exactly or has
-// the wrong number of hashes for its events.
-func (db *DB) insertAudit(ctx context.Context, tx *sql.Tx, h *AuditHashes) error {
+// insertAudit writes the block hashes of h in tx. It returns an error if
+// they do not continue the stored blocks exactly or their number is not
+// that of the blocks h's events complete.
+func (db *DB) insertAudit(ctx context.Context, tx *sql.Tx, h *AuditBlocks) error {
 	if h.N <= 0 {
 		return nil
 	}
-	var end int64
-	if err := tx.QueryRowContext(ctx, auditEndSQL).Scan(&end); err != nil {
-		return fmt.Errorf("sqlite: append audit hashes: %w", err)
+	first := h.First / audit.BlockSize
+	if want := (h.First+uint64(h.N))/audit.BlockSize - first; uint64(len(h.Hashes)) != want {
+		return fmt.Errorf("sqlite: append audit blocks: %d block hashes for the events of seqs %d..%d, which complete %d blocks", len(h.Hashes), h.First+1, h.First+uint64(h.N), want)
 	}
-	if uint64(end) != h.First {
-		return fmt.Errorf("sqlite: append audit hashes: they start at seq %d but the audit log covers seqs 1..%d", h.First+1, end)
+	var stored int64
+	if err := tx.QueryRowContext(ctx, auditBlocksSQL).Scan(&stored); err != nil {
+		return fmt.Errorf("sqlite: append audit blocks: %w", err)
 	}
-	first := int64(h.First)
-	base := tlog.StoredHashIndex(0, first)
-	if want := tlog.StoredHashIndex(0, first+int64(h.N)) - base; int64(len(h.Hashes)) != want*tlog.HashSize {
-		return fmt.Errorf("sqlite: append audit hashes: %d bytes for %d events, want %d hashes", len(h.Hashes), h.N, want)
+	if uint64(stored) != first {
+		return fmt.Errorf("sqlite: append audit blocks: the events of seqs %d..%d continue block %d but the audit log has %d blocks (seqs 1..%d)",
+			h.First+1, h.First+uint64(h.N), first, stored, stored*audit.BlockSize)
 	}
-	ins := tx.StmtContext(ctx, db.insAudit)
-	for off := int64(0); off < int64(h.N); off += maxAuditRow {
-		k := min(maxAuditRow, int64(h.N)-off)
-		lo, hi := tlog.StoredHashIndex(0, first+off), tlog.StoredHashIndex(0, first+off+k)
-		if _, err := ins.ExecContext(ctx, lo, first+off+1, k, h.Hashes[(lo-base)*tlog.HashSize:(hi-base)*tlog.HashSize]); err != nil {
-			return fmt.Errorf("sqlite: append audit hashes: %w", err)
+	args := make([]any, 0, 2*64)
+	for k, rest := int64(first), h.Hashes; len(rest) > 0; {
+		n := 1
+		for _, c := range []int{64, 8} {
+			if len(rest) >= c {
+				n = c
+				break
+			}
 		}
+		args = args[:0]
+		for i := range n {
+			args = append(args, k+int64(i), rest[i][:])
+		}
+		if _, err := tx.StmtContext(ctx, db.insBlocks[n]).ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("sqlite: append audit blocks: %w", err)
+		}
+		k, rest = k+int64(n), rest[n:]
 	}
 	return nil
 }
 
-// AppendAudit writes stored hashes of events already in the store (the
+// AppendAudit writes block hashes of events already in the store (the
 // node's catch-up for events appended without them) in one transaction.
-// It returns an error if h does not continue the stored hashes or covers
+// It returns an error if they do not continue the stored blocks or cover
 // events that are not stored.
-func (db *DB) AppendAudit(ctx context.Context, h AuditHashes) error {
+func (db *DB) AppendAudit(ctx context.Context, h AuditBlocks) error {
 	if db.w == nil {
 		return errReadOnly
 	}
@@ -92,7 +103,7 @@ func (db *DB) AppendAudit(ctx context.Context, h AuditHashes) error {
 		return fmt.Errorf("sqlite: last seq: %w", err)
 	}
 	if h.First+uint64(h.N) > uint64(last) {
-		return fmt.Errorf("sqlite: append audit hashes: they cover seqs up to %d but the log ends at %d", h.First+uint64(h.N), last)
+		return fmt.Errorf("sqlite: append audit blocks: they cover seqs up to %d but the log ends at %d", h.First+uint64(h.N), last)
 	}
 	if err := db.insertAudit(ctx, tx, &h); err != nil {
 		return err
@@ -103,35 +114,37 @@ func (db *DB) AppendAudit(ctx context.Context, h AuditHashes) error {
 	return nil
 }
 
-// AuditSize returns the number of events the stored audit hashes cover
-// (seqs 1 .. size).
-func (db *DB) AuditSize(ctx context.Context) (int64, error) {
+// AuditBlocks returns every stored block hash, by block number. It returns
+// an error if the numbers are not dense from 0 or a hash is not 32 bytes
+// (the table was changed: healthcode audit verify says how).
+func (db *DB) AuditBlocks(ctx context.Context) ([]tlog.Hash, error) {
 	var n int64
-	if err := db.r.QueryRowContext(ctx, auditEndSQL).Scan(&n); err != nil {
-		return 0, fmt.Errorf("sqlite: audit size: %w", err)
+	if err := db.r.QueryRowContext(ctx, auditBlocksSQL).Scan(&n); err != nil {
+		return nil, fmt.Errorf("sqlite: audit blocks: %w", err)
 	}
-	return n, nil
-}
-
-// AuditHashReader returns a tlog.HashReader over the stored audit hashes,
-// for tree hashes and proofs. ReadHashes returns an error for an index
-// that is not stored.
-func (db *DB) AuditHashReader(ctx context.Context) tlog.HashReader {
-	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
-		out := make([]tlog.Hash, len(indexes))
-		var b []byte
-		for i, x := range indexes {
-			err := db.auditHash.QueryRowContext(ctx, x).Scan(&b)
-			if errors.Is(err, sql.ErrNoRows) || err == nil && len(b) != tlog.HashSize {
-				return nil, fmt.Errorf("sqlite: audit hash %d is not stored", x)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("sqlite: read audit hash %d: %w", x, err)
-			}
-			copy(out[i][:], b)
+	rows, err := db.r.QueryContext(ctx, `SELECT block, hash FROM audit_blocks ORDER BY block`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read audit blocks: %w", err)
+	}
+	defer rows.Close()
+	out := make([]tlog.Hash, 0, n)
+	var (
+		k int64
+		h []byte
+	)
+	for rows.Next() {
+		if err := rows.Scan(&k, &h); err != nil {
+			return nil, fmt.Errorf("sqlite: read audit blocks: %w", err)
 		}
-		return out, nil
-	})
+		if k != int64(len(out)) || len(h) != tlog.HashSize {
+			return nil, fmt.Errorf("sqlite: audit block %d (%d bytes) where block %d should follow: the audit table was changed (run healthcode audit verify)", k, len(h), len(out))
+		}
+		out = append(out, tlog.Hash(h))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: read audit blocks: %w", err)
+	}
+	return out, nil
 }
 
 // AddAuditHead stores a signed head durably. A head of a size already
@@ -194,47 +207,37 @@ func (s *Snapshot) AuditHeads(ctx context.Context) ([]AuditHead, error) {
 	return auditHeads(ctx, s.tx, `ORDER BY size`)
 }
 
-// AuditRows is a cursor over the stored audit hashes of a snapshot, by
-// stored-hash index. It implements audit.StoredRows.
-type AuditRows struct {
+// AuditBlockRows is a cursor over the stored block hashes of a snapshot,
+// by block number. It implements audit.StoredBlocks.
+type AuditBlockRows struct {
 	rows *sql.Rows
-	data []byte
+	hash []byte
 }
 
-// AuditRows opens a cursor over the stored audit hashes. Close it before
+// AuditBlocks opens a cursor over the stored block hashes. Close it before
 // the snapshot.
-func (s *Snapshot) AuditRows(ctx context.Context) (*AuditRows, error) {
-	rows, err := s.tx.QueryContext(ctx, `SELECT first_index, data FROM audit_hashes ORDER BY first_index`)
+func (s *Snapshot) AuditBlocks(ctx context.Context) (*AuditBlockRows, error) {
+	rows, err := s.tx.QueryContext(ctx, `SELECT block, hash FROM audit_blocks ORDER BY block`)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: read audit hashes: %w", err)
+		return nil, fmt.Errorf("sqlite: read audit blocks: %w", err)
 	}
-	return &AuditRows{rows: rows}, nil
+	return &AuditBlockRows{rows: rows}, nil
 }
 
-// Next returns the next row: the stored-hash index of its first hash and
-// its hashes, valid until the next call; ok is false after the last row.
-func (r *AuditRows) Next() (first int64, hashes []byte, ok bool, err error) {
+// Next returns the next stored block: its number and hash, valid until the
+// next call; ok is false after the last.
+func (r *AuditBlockRows) Next() (block int64, hash []byte, ok bool, err error) {
 	if !r.rows.Next() {
 		if err := r.rows.Err(); err != nil {
-			return 0, nil, false, fmt.Errorf("sqlite: read audit hashes: %w", err)
+			return 0, nil, false, fmt.Errorf("sqlite: read audit blocks: %w", err)
 		}
 		return 0, nil, false, nil
 	}
-	if err := r.rows.Scan(&first, &r.data); err != nil {
-		return 0, nil, false, fmt.Errorf("sqlite: read audit hashes: %w", err)
+	if err := r.rows.Scan(&block, &r.hash); err != nil {
+		return 0, nil, false, fmt.Errorf("sqlite: read audit blocks: %w", err)
 	}
-	return first, r.data, true, nil
+	return block, r.hash, true, nil
 }
 
 // Close closes the cursor.
-func (r *AuditRows) Close() error { return r.rows.Close() }
-
-// AuditSize returns the number of events the snapshot's stored audit
-// hashes cover.
-func (s *Snapshot) AuditSize(ctx context.Context) (int64, error) {
-	var n int64
-	if err := s.tx.QueryRowContext(ctx, auditEndSQL).Scan(&n); err != nil {
-		return 0, fmt.Errorf("sqlite: audit size: %w", err)
-	}
-	return n, nil
-}
+func (r *AuditBlockRows) Close() error { return r.rows.Close() }

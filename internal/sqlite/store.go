@@ -33,18 +33,17 @@ var migrations embed.FS
 //
 // The event log is two tables: events, one row per event, and visit_blocks,
 // one row per run of plain visits (see blocks.go). Every seq is in exactly
-// one of them; reads merge the two by seq. The audit log's hashes and heads
-// are in audit_hashes and audit_heads (see audit.go).
+// one of them; reads merge the two by seq. The audit log's block hashes and
+// heads are in audit_blocks and audit_heads (see audit.go).
 type DB struct {
 	w, r      *sql.DB // w is nil for a store opened with OpenReadOnly
 	path      string
 	ins       map[int]*sql.Stmt // multi-row insert statements by row count
 	insBlock  *sql.Stmt         // insert one visit block
-	insAudit  *sql.Stmt         // insert one audit_hashes row
+	insBlocks map[int]*sql.Stmt // insert audit_blocks rows, by row count
 	taken     *sql.Stmt         // whether any seq in [?1, ?2] is already stored
 	evAt      *sql.Stmt         // reader: the events row of seq ?
 	blockAt   *sql.Stmt         // reader: the block that would hold seq ?
-	auditHash *sql.Stmt         // reader: stored audit hash ?
 }
 
 // errReadOnly is returned by writes to a store opened with OpenReadOnly.
@@ -74,7 +73,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
-	db := &DB{w: w, r: r, path: path, ins: map[int]*sql.Stmt{}}
+	db := &DB{w: w, r: r, path: path, ins: map[int]*sql.Stmt{}, insBlocks: map[int]*sql.Stmt{}}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -91,9 +90,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: prepare insert: %w", err)
 	}
-	if db.insAudit, err = w.PrepareContext(ctx, insAuditSQL); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlite: prepare insert: %w", err)
+	for _, n := range []int{1, 8, 64} {
+		if db.insBlocks[n], err = w.PrepareContext(ctx, insertBlocksSQL(n)); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("sqlite: prepare insert: %w", err)
+		}
 	}
 	if db.taken, err = w.PrepareContext(ctx, takenSQL); err != nil {
 		db.Close()
@@ -112,9 +113,6 @@ func (db *DB) prepareReads(ctx context.Context) error {
 		return fmt.Errorf("sqlite: prepare read: %w", err)
 	}
 	if db.blockAt, err = db.r.PrepareContext(ctx, selectBlocks+`WHERE first_seq = (SELECT max(first_seq) FROM visit_blocks WHERE first_seq <= ?)`); err != nil {
-		return fmt.Errorf("sqlite: prepare read: %w", err)
-	}
-	if db.auditHash, err = db.r.PrepareContext(ctx, auditHashSQL); err != nil {
 		return fmt.Errorf("sqlite: prepare read: %w", err)
 	}
 	return nil
@@ -170,7 +168,10 @@ func (db *DB) Close() error {
 	for _, st := range db.ins {
 		st.Close()
 	}
-	for _, st := range []*sql.Stmt{db.insBlock, db.insAudit, db.taken, db.evAt, db.blockAt, db.auditHash} {
+	for _, st := range db.insBlocks {
+		st.Close()
+	}
+	for _, st := range []*sql.Stmt{db.insBlock, db.taken, db.evAt, db.blockAt} {
 		if st != nil {
 			st.Close()
 		}
@@ -268,18 +269,19 @@ func nz[T uint32 | uint64 | int64](v T) any {
 	return int64(v)
 }
 
-// Append writes events, identities and the events' audit hashes in one
+// Append writes events, identities and the events' audit block hashes in one
 // transaction and returns after the commit is durable. Events must carry
 // their sequence numbers, unique and not already stored (at most
 // math.MaxInt64); they need not be in order. Runs of plain visits are
 // stored as visit blocks (see blocks.go), the other events as events rows.
 //
 // audit, if not nil, is called inside the transaction once the events and
-// identities are written, and returns their audit hashes (the caller may
-// compute them meanwhile, on another goroutine); the hashes must be those
-// of exactly these events and continue the stored ones (see AuditHashes).
-// An error from audit aborts the append. On error nothing is written.
-func (db *DB) Append(ctx context.Context, events []health.Event, ids []IdentityRow, audit func() (*AuditHashes, error)) error {
+// identities are written, and returns the hashes of the audit blocks they
+// complete (the caller may compute them meanwhile, on another goroutine);
+// they must be those of exactly these events and continue the stored
+// blocks (see AuditBlocks). An error from audit aborts the append. On
+// error nothing is written.
+func (db *DB) Append(ctx context.Context, events []health.Event, ids []IdentityRow, audit func() (*AuditBlocks, error)) error {
 	if db.w == nil {
 		return errReadOnly
 	}
@@ -358,10 +360,10 @@ func (db *DB) Append(ctx context.Context, events []health.Event, ids []IdentityR
 	if audit != nil {
 		h, err := audit()
 		if err != nil {
-			return fmt.Errorf("sqlite: append: audit hashes: %w", err)
+			return fmt.Errorf("sqlite: append: audit blocks: %w", err)
 		}
 		if h.N != len(events) || len(ranges) != 1 || ranges[0][0] != h.First+1 {
-			return fmt.Errorf("sqlite: append: the audit hashes are not those of the %d events appended", len(events))
+			return fmt.Errorf("sqlite: append: the audit blocks are not those of the %d events appended", len(events))
 		}
 		if err := db.insertAudit(ctx, tx, h); err != nil {
 			return err
@@ -420,12 +422,17 @@ func seqRanges(events []health.Event) ([][2]uint64, error) {
 // tables are the same snapshot. fn must not keep e or e.Data beyond the
 // call. It stops at fn's first error and returns it.
 func (db *DB) Scan(ctx context.Context, after uint64, fn func(e *health.Event) error) error {
+	return db.ScanRange(ctx, after, math.MaxInt64, fn)
+}
+
+// ScanRange is Scan of the events with seqs after+1 .. last only.
+func (db *DB) ScanRange(ctx context.Context, after, last uint64, fn func(e *health.Event) error) error {
 	s, err := db.Snapshot(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	return s.Scan(ctx, after, fn)
+	return s.ScanRange(ctx, after, last, fn)
 }
 
 // Snapshot is a consistent view of the store: every read through it sees
@@ -457,18 +464,24 @@ func (s *Snapshot) LastSeq(ctx context.Context) (uint64, error) {
 
 // Scan is DB.Scan on the snapshot.
 func (s *Snapshot) Scan(ctx context.Context, after uint64, fn func(e *health.Event) error) error {
-	if after >= math.MaxInt64 {
+	return s.ScanRange(ctx, after, math.MaxInt64, fn)
+}
+
+// ScanRange is DB.ScanRange on the snapshot.
+func (s *Snapshot) ScanRange(ctx context.Context, after, last uint64, fn func(e *health.Event) error) error {
+	last = min(last, math.MaxInt64)
+	if after >= last {
 		return nil
 	}
 	tx := s.tx
-	evs, err := eventsOf(tx.QueryContext(ctx, selectEvents+`WHERE seq > ? ORDER BY seq`, int64(after)))
+	evs, err := eventsOf(tx.QueryContext(ctx, selectEvents+`WHERE seq > ? AND seq <= ? ORDER BY seq`, int64(after), int64(last)))
 	if err != nil {
 		return err
 	}
 	defer evs.rows.Close()
 	// The block holding after+1 may start before it: begin at the last
 	// block starting at or before after, and skip its visits up to after.
-	vs, err := visitsOf(after + 1)(tx.QueryContext(ctx, selectBlocks+`WHERE first_seq >= coalesce((SELECT max(first_seq) FROM visit_blocks WHERE first_seq <= ?1), ?1) ORDER BY first_seq`, int64(after)))
+	vs, err := visitsOf(after + 1)(tx.QueryContext(ctx, selectBlocks+`WHERE first_seq >= coalesce((SELECT max(first_seq) FROM visit_blocks WHERE first_seq <= ?1), ?1) AND first_seq <= ?2 ORDER BY first_seq`, int64(after), int64(last)))
 	if err != nil {
 		return err
 	}
@@ -481,6 +494,7 @@ func (s *Snapshot) Scan(ctx context.Context, after uint64, fn func(e *health.Eve
 	if err != nil {
 		return err
 	}
+	okV = okV && vs.e.Seq <= last
 	for okE || okV {
 		if okE && (!okV || evs.e.Seq <= vs.e.Seq) {
 			if err := fn(&evs.e); err != nil {
@@ -492,6 +506,7 @@ func (s *Snapshot) Scan(ctx context.Context, after uint64, fn func(e *health.Eve
 				return err
 			}
 			okV, err = vs.next()
+			okV = okV && vs.e.Seq <= last
 		}
 		if err != nil {
 			return err

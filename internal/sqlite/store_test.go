@@ -120,8 +120,8 @@ func TestReopenKeepsDataAndMigrationsAreIdempotent(t *testing.T) {
 	db.Close()
 	db2 := open(t, path)
 	v, err := db2.SchemaVersion(ctx)
-	if err != nil || v != 3 {
-		t.Errorf("schema version: got %d %v, want 3", v, err)
+	if err != nil || v != 4 {
+		t.Errorf("schema version: got %d %v, want 4", v, err)
 	}
 	gotH, sealed, err := db2.Identity(ctx, 1)
 	if err != nil || gotH != h || string(sealed) != "sealed" {
@@ -287,6 +287,31 @@ func TestVisitBlocksRoundTrip(t *testing.T) {
 			}
 			if d := cmp.Diff(w, scanAll(t, db, a)); d != "" {
 				t.Errorf("Scan(%d) (-want +got):\n%s", a, d)
+			}
+		}
+		// ScanRange stops at its last seq, inside a block or an events run.
+		for _, r := range [][2]uint64{{0, 1}, {0, 4}, {2, 5}, {6, 8}, {1, 30}, {20, last - maxBlock + 3}, {last - 5, last - 2}, {last - 1, math.MaxUint64}, {5, 5}, {9, 3}} {
+			var w []health.Event
+			for _, e := range want {
+				if e.Seq > r[0] && e.Seq <= r[1] {
+					w = append(w, e)
+				}
+			}
+			var got []health.Event
+			err := db.ScanRange(ctx, r[0], r[1], func(e *health.Event) error {
+				c := *e
+				c.Data = nil
+				if len(e.Data) > 0 {
+					c.Data = append([]byte(nil), e.Data...)
+				}
+				got = append(got, c)
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("ScanRange(%d, %d): %v", r[0], r[1], err)
+			}
+			if d := cmp.Diff(w, got); d != "" {
+				t.Errorf("ScanRange(%d, %d) (-want +got):\n%s", r[0], r[1], d)
 			}
 		}
 		// Event finds every event: first, middle and last visits of blocks included.

@@ -68,6 +68,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.RebuildEvents, "rebuild-events", 10000000, "events in the log of the start-up rebuild measurement (0 skips it)")
 	fs.Var((*intList)(&cfg.MemoryPersons), "memory-persons", "persons counts for the memory measurement, comma-separated")
 	fs.StringVar(&cfg.ProfileDir, "profile-dir", "", "write CPU profiles of the timed phases to this directory")
+	fs.BoolVar(&cfg.TraceCovering, "trace-covering", true, "also run the tracing peers PostgreSQL and SQLite with covering indexes (close contacts), besides the issue's plain indexes")
 	fs.IntVar(&cfg.TracePersons, "trace-persons", 1000000, "persons of the tracing world (7 days, 3 visits a day, 100 cases; 0 skips tracing)")
 	scale := fs.String("scale", "large", "preset sizes: small (under two minutes), medium, or large (the issues' figures); explicit flags override it")
 	if err := parseFlags(fs, args, stderr); err != nil {

@@ -56,7 +56,11 @@ type Config struct {
 	Redis         string // Redis address
 	RebuildEvents int    // 0 skips the rebuild measurement
 	MemoryPersons []int
-	TracePersons  int    // persons of the tracing world (tracegen); 0 skips tracing
+	TracePersons  int // persons of the tracing world (tracegen); 0 skips tracing
+	// TraceCovering also runs PostgreSQL and SQLite with covering indexes
+	// (a stronger peer than the plain (person, time) and (place,
+	// time) indexes, close contacts only; D49).
+	TraceCovering bool
 	ProfileDir    string // if set, CPU profiles of the timed phases are written there
 	Start         NodeStarter
 	Stderr        io.Writer // progress bars and phase lines

@@ -67,55 +67,84 @@ func (r *runner) tracing(ctx context.Context) error {
 		for _, depth := range []int{1, 2} {
 			r.rep.add(traceRowName(depth, visits), "ms", ourMS[depth], "peers skipped (--skip-peers)", -1, nil)
 		}
-		r.traceGoals(ourMS, 0)
+		r.traceGoal(ourMS, 0, false)
+		r.rep.Goals = append(r.rep.Goals, Goal{Text: "close + secondary contacts < 1 s", Value: fmt.Sprintf("%.0f ms", ourMS[2]), Met: ourMS[2] < GoalTraceDepth2*1000})
 		return nil
 	}
-	fastest := 0.0
+	// The peers as the tracing issue states them (indexes on (person,
+	// time) and (place, time)), on which its goal is judged; then, with
+	// TraceCovering, PostgreSQL and SQLite with covering indexes, the
+	// strongest form of the same SQL we found (close contacts only: their
+	// depth-2 queries take minutes and have no goal against peers).
 	prefix := fmt.Sprintf("hcbench_%d", os.Getpid()) // concurrent runs do not share tables
-	for _, open := range []func() (*tracepeer.DB, error){
-		func() (*tracepeer.DB, error) { return tracepeer.OpenPostgres(ctx, r.cfg.PG, prefix) },
-		func() (*tracepeer.DB, error) {
-			return tracepeer.OpenSQLite(ctx, filepath.Join(r.tmp, "tracepeer.db"), prefix)
-		},
-		func() (*tracepeer.DB, error) { return tracepeer.OpenDuckDB(ctx, prefix) },
-	} {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		db, err := open()
-		if err != nil {
-			why := err.Error()
-			if errors.Is(err, tracepeer.ErrNoDuckDB) {
-				why = "DuckDB not run: " + why
-			}
-			r.rep.add(traceRowName(1, visits), "ms", ourMS[1], why, -1, nil)
-			continue
-		}
-		ms := r.tracePeer(ctx, db, w, ours, ourMS, visits)
-		if ms > 0 && (fastest == 0 || ms < fastest) {
-			fastest = ms
-		}
-		if err := db.Close(ctx); err != nil {
-			r.rep.note("tracing: closing %s: %v", db.Name, err)
-		}
+	type peerOpen struct {
+		name string
+		open func() (*tracepeer.DB, error)
 	}
-	r.traceGoals(ourMS, fastest)
+	peers := []peerOpen{
+		{"postgres", func() (*tracepeer.DB, error) { return tracepeer.OpenPostgres(ctx, r.cfg.PG, prefix) }},
+		{"sqlite", func() (*tracepeer.DB, error) {
+			return tracepeer.OpenSQLite(ctx, filepath.Join(r.tmp, "tracepeer.db"), prefix)
+		}},
+		{"duckdb", func() (*tracepeer.DB, error) { return tracepeer.OpenDuckDB(ctx, prefix) }},
+	}
+	configs := []bool{false}
+	if r.cfg.TraceCovering {
+		configs = append(configs, true)
+	}
+	for _, covering := range configs {
+		fastest := 0.0
+		for _, p := range peers {
+			if covering && p.name == "duckdb" {
+				continue // DuckDB's indexes (ART) are the same in both configurations
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			db, err := p.open()
+			if err != nil {
+				why := err.Error()
+				if errors.Is(err, tracepeer.ErrNoDuckDB) {
+					why = "DuckDB not run: " + why
+				}
+				r.rep.add(traceRowName(1, visits), "ms", ourMS[1], why, -1, nil)
+				continue
+			}
+			db.PlainIndexes = !covering
+			depths := []int{1, 2}
+			if covering {
+				depths = []int{1}
+			}
+			ms := r.tracePeer(ctx, db, w, ours, ourMS, visits, depths)
+			if ms > 0 && (fastest == 0 || ms < fastest) {
+				fastest = ms
+			}
+			if err := db.Close(ctx); err != nil {
+				r.rep.note("tracing: closing %s: %v", db.Name, err)
+			}
+		}
+		r.traceGoal(ourMS, fastest, covering)
+	}
+	r.rep.Goals = append(r.rep.Goals, Goal{Text: "close + secondary contacts < 1 s", Value: fmt.Sprintf("%.0f ms", ourMS[2]), Met: ourMS[2] < GoalTraceDepth2*1000})
 	return nil
 }
 
 // tracePeer loads the world into db and times its depth-1 and depth-2
 // queries, after checking that each returns our contact set. It returns
 // the peer's depth-1 time in ms, or 0 if it did not give our answer.
-func (r *runner) tracePeer(ctx context.Context, db *tracepeer.DB, w *tracegen.World, ours [3][]tracepeer.Contact, ourMS [3]float64, visits string) float64 {
+func (r *runner) tracePeer(ctx context.Context, db *tracepeer.DB, w *tracegen.World, ours [3][]tracepeer.Contact, ourMS [3]float64, visits string, depths []int) float64 {
 	r.phase("tracing: loading %s visits into %s %s", visits, db.Name, db.Version)
 	if err := db.Load(ctx, w); err != nil {
 		r.rep.fail("tracing peer "+db.Name, err)
 		return 0
 	}
-	peer := fmt.Sprintf("%s %s, equivalent SQL, indexes on (person, time) and (place, time)", db.Name, db.Version)
+	peer := fmt.Sprintf("%s %s, equivalent SQL, indexes (person, time) and (place, time)", db.Name, db.Version)
+	if !db.PlainIndexes && db.Name != "duckdb" {
+		peer = fmt.Sprintf("%s %s, equivalent SQL, covering indexes (place, time) INCLUDE (to, person) and (person, time) INCLUDE (to, place)", db.Name, db.Version)
+	}
 	r.rep.note("tracing: %s load %s (copy %s, indexes %s)", db.Name, (db.Copy + db.Index).Round(time.Millisecond), db.Copy.Round(time.Millisecond), db.Index.Round(time.Millisecond))
 	depth1 := 0.0
-	for _, depth := range []int{1, 2} {
+	for _, depth := range depths {
 		r.phase("tracing: %s depth %d", db.Name, depth)
 		qctx, cancel := context.WithTimeout(ctx, peerTraceTimeout)
 		got, err := db.Trace(qctx, w.Seeds, depth) // the answer check, also a warm-up
@@ -155,16 +184,20 @@ func (r *runner) tracePeer(ctx context.Context, db *tracepeer.DB, w *tracegen.Wo
 	return depth1
 }
 
-func (r *runner) traceGoals(ourMS [3]float64, fastest float64) {
-	g := Goal{Text: "close contacts ≥ 20× faster than the fastest SQL peer"}
+// traceGoal adds the close-contact goal against the fastest peer of one
+// index configuration.
+func (r *runner) traceGoal(ourMS [3]float64, fastest float64, covering bool) {
+	g := Goal{Text: "close contacts ≥ 20× faster than the fastest SQL peer (indexes as the issue states)"}
+	if covering {
+		g.Text = "close contacts ≥ 20× faster than PostgreSQL/SQLite with covering indexes (stronger than the issue asks)"
+	}
 	if fastest > 0 {
 		ratio := fastest / ourMS[1]
 		g.Value, g.Met = fmt.Sprintf("%.1f× (healthcode %.2f ms, fastest peer %.1f ms)", ratio, ourMS[1], fastest), ratio >= GoalTraceVsPeers
 	} else {
 		g.Reason = "no peer gave the same answer"
 	}
-	r.rep.Goals = append(r.rep.Goals, g,
-		Goal{Text: "close + secondary contacts < 1 s", Value: fmt.Sprintf("%.0f ms", ourMS[2]), Met: ourMS[2] < GoalTraceDepth2*1000})
+	r.rep.Goals = append(r.rep.Goals, g)
 }
 
 func traceRowName(depth int, visits string) string {

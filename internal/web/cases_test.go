@@ -5,6 +5,7 @@ import (
 	"html"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -184,25 +185,25 @@ func TestCaseListLinksToChainPicture(t *testing.T) {
 	}
 }
 
-// Without a session the pages show a sign-in form and no trajectory; a
-// wrong password does not sign in; an account of another county sees only
-// the cases of its county (and those assigned to it), and one without the
-// investigator role none.
+// Without a session the pages send the browser to the sign-in form and show
+// no trajectory; a wrong password does not sign in; an account of another
+// county sees only the cases of its county (and those assigned to it), and
+// one without the investigator role none.
 func TestCasePagesNeedStaff(t *testing.T) {
 	inv := newInvestigation(t)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, path := range []string{"/cases", "/cases/" + inv.caseA} {
-		res, err := http.Get(inv.srvURL + path)
+		res, err := noRedirect.Get(inv.srvURL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(res.Body)
 		res.Body.Close()
 		shows := strings.Contains(string(b), html.EscapeString(inv.restaurant)) || strings.Contains(string(b), `id="chain"`)
-		if res.StatusCode != http.StatusUnauthorized || shows || !strings.Contains(string(b), `id="login"`) {
-			t.Errorf("%s without sign-in: %d, shows the case %v", path, res.StatusCode, shows)
+		if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || shows || loc != "/login?next="+url.QueryEscape(path) {
+			t.Errorf("%s without sign-in: %d to %q, shows the case %v", path, res.StatusCode, loc, shows)
 		}
 	}
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, tc := range []struct {
 		password string
 		want     int

@@ -1,8 +1,15 @@
 // Package web is the HTML console of a node: an overview with codes by
 // colour, the risk areas in force, places with their QR posters, the
-// published rules, a code viewer and the investigations (cases with their
-// trajectories, review findings and chains of transmission). Chinese (zh-CN) by default; ?lang=en
-// switches to English.
+// published rules, a code viewer for a person (with the overrides applied
+// to the code, appeals, notices and who looked at the person's data) and,
+// for staff, the investigations (cases with their trajectories, review
+// findings and chains of transmission), manual codes (overrides), appeals
+// and abuse alerts. Chinese (zh-CN) by default; ?lang=en switches to
+// English.
+//
+// Pages that act call the JSON API with fetch: a person's page with the
+// person's token, a staff page through apiProxy with the session of the
+// staff cookie. The API authorises every call; the console only shows.
 package web
 
 import (
@@ -64,9 +71,16 @@ func New(cfg Config) *Handler {
 	h.mux.HandleFunc("GET /{$}", h.overview)
 	h.mux.HandleFunc("GET /places", h.places)
 	h.mux.HandleFunc("GET /rules", h.rules)
-	h.mux.HandleFunc("GET /cases", h.staffOnly(h.cases))
-	h.mux.HandleFunc("GET /cases/{id}", h.staffOnly(h.caseDetail))
+	h.mux.HandleFunc("GET /cases", h.staffOnly(casesPage, h.cases))
+	h.mux.HandleFunc("GET /cases/{id}", h.staffOnly(casesPage, h.caseDetail))
+	h.mux.HandleFunc("GET /overrides", h.staffOnly(overridesPage, h.overrides))
+	h.mux.HandleFunc("GET /appeals", h.staffOnly(appealsPage, h.appeals))
+	h.mux.HandleFunc("GET /abuse-alerts", h.staffOnly(abusePage, h.abuseAlerts))
+	h.mux.HandleFunc("GET /login", h.loginForm)
 	h.mux.HandleFunc("POST /login", h.login)
+	h.mux.HandleFunc("POST /logout", h.logout)
+	h.mux.HandleFunc("/console/api/v1/", h.apiProxy)
+	h.mux.HandleFunc("GET /region-names", h.regionNames)
 	h.mux.HandleFunc("GET /code", h.code)
 	h.mux.HandleFunc("GET /qr.png", h.qr)
 	return h
@@ -80,6 +94,8 @@ type page struct {
 	T     map[string]string
 	Title string
 	Path  string
+	Nav   []staffPage // the staff pages the signed-in account may use
+	User  string      // the signed-in account ("li@440106"), or ""
 	Data  any
 }
 
@@ -100,8 +116,17 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, name, titleKey 
 func (h *Handler) renderStatus(w http.ResponseWriter, r *http.Request, status int, name, titleKey string, data any) {
 	lang := pageLang(r)
 	t := messages[lang]
+	pg := page{Lang: lang, T: t, Title: t[titleKey], Path: r.URL.Path, Data: data}
+	if p, ok := h.principal(r); ok {
+		pg.User = p.Username + "@" + p.Region
+		for _, sp := range staffPages {
+			if sp.allows(p) {
+				pg.Nav = append(pg.Nav, sp)
+			}
+		}
+	}
 	var b bytes.Buffer
-	if err := h.tmpl.ExecuteTemplate(&b, name, page{Lang: lang, T: t, Title: t[titleKey], Path: r.URL.Path, Data: data}); err != nil {
+	if err := h.tmpl.ExecuteTemplate(&b, name, pg); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
@@ -151,10 +176,6 @@ func (h *Handler) rules(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	h.render(w, r, "rules.html", "rules", map[string]any{"RS": rs, "Kinds": rows})
-}
-
-func (h *Handler) code(w http.ResponseWriter, r *http.Request) {
-	h.render(w, r, "code.html", "code", nil)
 }
 
 // qr renders a QR code for a short payload (code and place payloads).

@@ -53,7 +53,7 @@ func (h *Handler) overrides(w http.ResponseWriter, r *http.Request, p staff.Prin
 // appeals is the appeal inbox of the account's region, with resolve.
 func (h *Handler) appeals(w http.ResponseWriter, r *http.Request, p staff.Principal) {
 	h.render(w, r, "appeals.html", "appeals", map[string]any{"Region": p.Region, "JS": map[string]any{
-		"rules": h.ruleTitles(pageLang(r)), "region": p.Region}})
+		"rules": h.ruleTitles(pageLang(r))}})
 }
 
 // abuseAlerts is the auditors' page: the alerts addressed to the region
@@ -65,7 +65,7 @@ func (h *Handler) abuseAlerts(w http.ResponseWriter, r *http.Request, p staff.Pr
 		checks[c] = node.AbuseCheckTitle(c)[lang]
 	}
 	h.render(w, r, "abuse.html", "abuse_alerts", map[string]any{"Region": p.Region, "JS": map[string]any{
-		"checks": checks, "region": p.Region, "canRelease": staff.Allowed(p, staff.Rollback, "") == nil}})
+		"checks": checks, "canRelease": staff.Allowed(p, staff.Rollback, "") == nil}})
 }
 
 // code is a person's page: the code, then the overrides, appeals, notices

@@ -267,7 +267,10 @@ func TestAbuseAlertsPageInEnglish(t *testing.T) {
 		t.Fatalf("request without evidence: held %v, alerts %+v; want alerts to 440100", o.Held, alerts)
 	}
 	p := page{t, browser(t)}
-	p.do(chromedp.Navigate(rc.srvURL + "/abuse-alerts?lang=en"))
+	p.do(chromedp.Navigate(rc.srvURL+"/abuse-alerts?lang=en"), chromedp.WaitVisible(chromedp.CSS("#login")))
+	if got := p.text("h1"); got != "Staff sign-in" {
+		t.Errorf("the sign-in page on the way: got %q, want it in English", got)
+	}
 	box := `#alerts section[data-id="` + o.ID + `"]`
 	rc.signIn(p, "audit.gz", box+" button.audit-refuse")
 	heading, nav, shown := p.text("h1"), p.text("header"), p.text(box)
@@ -331,7 +334,7 @@ func TestRecoursePagesNeedStaff(t *testing.T) {
 	for _, tc := range []struct{ path, want string }{
 		{"/overrides", "/login?next=%2Foverrides"},
 		{"/appeals", "/login?next=%2Fappeals"},
-		{"/abuse-alerts?lang=en", "/login?next=%2Fabuse-alerts%3Flang%3Den"},
+		{"/abuse-alerts?lang=en", "/login?next=%2Fabuse-alerts%3Flang%3Den&lang=en"},
 	} {
 		res, _ := get(tc.path, "", nil)
 		if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || loc != tc.want {

@@ -89,10 +89,10 @@ func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request, need staff.R
 		"Need": strings.Join(names, t["or"])})
 }
 
-// loginURL is the sign-in page that returns to next.
+// loginURL is the sign-in page, in lang, that returns to next.
 func loginURL(next, lang string) string {
 	u := "/login?next=" + url.QueryEscape(next)
-	if lang == "en" && !strings.Contains(next, "lang=en") {
+	if lang == "en" {
 		u += "&lang=en"
 	}
 	return u

@@ -97,6 +97,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		rnStop(rn)
 		return err
 	}
+	// A second official, who approves the first one's overrides (four eyes).
+	approverPass, approverSecret, err := provisionApprover(ctx, rn.Node, "demo-approver")
+	if err != nil {
+		rnStop(rn)
+		return err
+	}
 	token := ls.Token
 	base := "http://" + rn.Addr
 	client := &sim.Client{Base: base, Token: token, LabTokens: ls.LabTokens, Concurrency: 4,
@@ -124,7 +130,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return rnStop(rn)
 	}
 	fmt.Fprintf(stdout, "\nserving on %s (console: %s/ , API: %s/api/v1/…) — Ctrl-C to stop\n", base, base, base)
-	fmt.Fprintf(stdout, "staff account for the console (/cases) and the API: username %s, password %s, TOTP secret %s\n", ls.Username, ls.Password, ls.TOTPSecret)
+	fmt.Fprintf(stdout, "staff account for the console (/login, then /cases, /overrides, /appeals) and the API: username %s, password %s, TOTP secret %s\n", ls.Username, ls.Password, ls.TOTPSecret)
+	fmt.Fprintf(stdout, "a second official, who approves the first one's override requests (four eyes): username %s, password %s, TOTP secret %s\n", "demo-approver", approverPass, approverSecret)
 	fmt.Fprintf(stdout, "its session token (Authorization: Bearer; ends after 30 minutes unused): %s\n", token)
 	return rn.Wait()
 }

@@ -61,6 +61,20 @@ func provisionStaff(ctx context.Context, n *node.Node, username string, official
 	return ls, nil
 }
 
+// provisionApprover creates a second national official (no session): the
+// four-eyes rule needs one to approve the first one's overrides. It returns
+// the password and the TOTP secret.
+func provisionApprover(ctx context.Context, n *node.Node, username string) (password, secret string, err error) {
+	password = randomSecret()
+	_, url, err := n.AddAccount(ctx, "system:local", node.AccountInput{Username: username, Roles: staff.RolesOf(staff.Official),
+		Region: staff.NationalRegion, Password: password})
+	if err != nil {
+		return "", "", fmt.Errorf("staff account %s: %w", username, err)
+	}
+	secret, err = staff.TOTPSecretOf(url)
+	return password, secret, err
+}
+
 // randomSecret returns a random password (24 base64url characters).
 func randomSecret() string {
 	b := make([]byte, 18)

@@ -180,18 +180,17 @@ func verifyAudit(ctx context.Context, db *sqlite.DB, v note.Verifier, headFiles 
 		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"), progressbar.OptionSetWidth(30),
 		progressbar.OptionThrottle(250*time.Millisecond), progressbar.OptionOnCompletion(func() { fmt.Fprintln(bar) }))
 	var done, readTo uint64
-	err = snap.Scan(ctx, 0, func(e *health.Event) error {
-		if err := c.Add(e); err != nil {
-			return err
-		}
+	err, checkErr := scanPipelined(ctx, snap, c.Add, func(e *health.Event) {
 		readTo = e.Seq
 		if done++; done&0xffff == 0 {
 			pb.Set64(int64(done))
 		}
-		return nil
 	})
 	pb.Set64(int64(done))
 	pb.Finish()
+	if checkErr != nil {
+		return nil, 0, fmt.Errorf("audit verify: %w", checkErr)
+	}
 	if err != nil {
 		// A damaged visit block's error names the visit's seq.
 		return nil, 0, fmt.Errorf("audit verify: FAILED: the log cannot be read, it was tampered with or is damaged: %w (the events up to seq %d were read)", err, readTo)
@@ -201,6 +200,80 @@ func verifyAudit(ctx context.Context, db *sqlite.DB, v note.Verifier, headFiles 
 		return nil, 0, err
 	}
 	return res, time.Since(start), nil
+}
+
+// eventBatch is a run of events copied out of a Scan, with their data.
+type eventBatch struct {
+	events []health.Event
+	data   []byte
+}
+
+const verifyBatch = 4096
+
+// scanPipelined reads every event of the snapshot in seq order on this
+// goroutine (read is called for each) and hands them, copied in batches,
+// to check on another, so that reading and decoding the store and hashing
+// use a core each. It returns the error of the scan and that of check:
+// after check's first error it stops reading.
+func scanPipelined(ctx context.Context, snap *sqlite.Snapshot, check func(*health.Event) error, read func(*health.Event)) (scanErr, checkErr error) {
+	const inFlight = 4
+	free, full := make(chan *eventBatch, inFlight), make(chan *eventBatch, inFlight)
+	for range inFlight {
+		free <- &eventBatch{events: make([]health.Event, 0, verifyBatch)}
+	}
+	stop, checked := make(chan struct{}), make(chan error, 1)
+	go func() {
+		for b := range full {
+			for i := range b.events {
+				if err := check(&b.events[i]); err != nil {
+					close(stop)
+					checked <- err
+					return
+				}
+			}
+			b.events, b.data = b.events[:0], b.data[:0]
+			free <- b
+		}
+		checked <- nil
+	}()
+	errStopped := errors.New("stopped")
+	cur := <-free
+	send := func() error {
+		select {
+		case full <- cur:
+		case <-stop:
+			return errStopped
+		}
+		select {
+		case cur = <-free:
+			return nil
+		case <-stop:
+			return errStopped
+		}
+	}
+	scanErr = snap.Scan(ctx, 0, func(e *health.Event) error {
+		read(e)
+		c := *e
+		if e.Data != nil {
+			off := len(cur.data)
+			cur.data = append(cur.data, e.Data...)
+			c.Data = cur.data[off:len(cur.data):len(cur.data)]
+		}
+		cur.events = append(cur.events, c)
+		if len(cur.events) == verifyBatch {
+			return send()
+		}
+		return nil
+	})
+	if scanErr == nil && len(cur.events) > 0 {
+		scanErr = send()
+	}
+	close(full)
+	checkErr = <-checked
+	if errors.Is(scanErr, errStopped) {
+		scanErr = nil
+	}
+	return scanErr, checkErr
 }
 
 // readHeadFile reads a saved head: a signed note, or the JSON answer of GET

@@ -361,6 +361,71 @@ func TestAuditHeadCommand(t *testing.T) {
 	wantBlocks(t, err, f.results[0])
 }
 
+// writeBenchLog writes a log of events with bench.WriteLog (with their
+// block hashes), has a real node open it and stop (it signs a head), and
+// returns the data directory.
+func writeBenchLog(tb testing.TB, events int) (string, bench.LogPlan) {
+	tb.Helper()
+	ctx := context.Background()
+	dir := tb.TempDir()
+	cfg, err := bench.NodeConfig(ctx, dir, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	plan := bench.PlanLog(events)
+	if err := bench.WriteLog(ctx, cfg, plan, nil); err != nil {
+		tb.Fatal(err)
+	}
+	n, err := node.Open(ctx, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- n.Run(runCtx) }()
+	stop()
+	if err := <-done; err != nil {
+		tb.Fatal(err)
+	}
+	cfg.Store.Close()
+	return dir, plan
+}
+
+// TestAuditVerifyLargeLog verifies a log of many read batches (verify reads
+// on one goroutine and hashes on another) and catches a visit edited and a
+// visit block deleted deep in it.
+func TestAuditVerifyLargeLog(t *testing.T) {
+	dir, plan := writeBenchLog(t, 30000)
+	out, err := run("audit", "verify", "--data", dir, "--quiet")
+	if err != nil || !strings.Contains(out, fmt.Sprintf("ok: %d events, %d block hashes and 1 signed heads match", plan.Events(), plan.Events()/256)) {
+		t.Fatalf("verify: %q %v", out, err)
+	}
+	var blockSeq uint64
+	var blockData []byte
+	{
+		db := openRaw(t, dir)
+		if err := db.QueryRow(`SELECT first_seq, data FROM visit_blocks WHERE first_seq > 20000 ORDER BY first_seq LIMIT 1`).Scan(&blockSeq, &blockData); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+	}
+	_, k := binary.Uvarint(blockData[1:])
+	placeAt := 1 + k
+	if blockData[placeAt] >= 0x7f {
+		t.Fatalf("place byte %#x is not a one-byte varint below 127", blockData[placeAt])
+	}
+	edited := copyDir(t, dir)
+	execSQL(t, edited, fmt.Sprintf(`UPDATE visit_blocks SET data = CAST(substr(data, 1, %d) || X'%02x' || substr(data, %d) AS BLOB) WHERE first_seq = %d`,
+		placeAt, blockData[placeAt]^1, placeAt+2, blockSeq))
+	_, err = run("audit", "verify", "--data", edited, "--quiet")
+	wantBlocks(t, err, blockSeq)
+	deleted := copyDir(t, dir)
+	execSQL(t, deleted, fmt.Sprintf(`DELETE FROM visit_blocks WHERE first_seq = %d`, blockSeq))
+	if _, err := run("audit", "verify", "--data", deleted, "--quiet"); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("seq %d is missing", blockSeq)) {
+		t.Fatalf("verify with a visit block deleted: got %v, want seq %d missing", err, blockSeq)
+	}
+}
+
 var auditEvents = flag.Int("audit-events", 1_000_000, "BenchmarkAuditVerify: events in the log it verifies")
 
 // BenchmarkAuditVerify runs `healthcode audit verify` over a log of
@@ -369,28 +434,7 @@ var auditEvents = flag.Int("audit-events", 1_000_000, "BenchmarkAuditVerify: eve
 // opened it and signed a head at stop. It reports ns per event, so the time
 // for 10M can be read off (or measured with -audit-events 10000000).
 func BenchmarkAuditVerify(b *testing.B) {
-	ctx := context.Background()
-	dir := b.TempDir()
-	cfg, err := bench.NodeConfig(ctx, dir, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	plan := bench.PlanLog(*auditEvents)
-	if err := bench.WriteLog(ctx, cfg, plan, nil); err != nil {
-		b.Fatal(err)
-	}
-	n, err := node.Open(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- n.Run(runCtx) }()
-	stop()
-	if err := <-done; err != nil {
-		b.Fatal(err)
-	}
-	cfg.Store.Close()
+	dir, plan := writeBenchLog(b, *auditEvents)
 	b.ResetTimer()
 	for range b.N {
 		out, err := run("audit", "verify", "--data", dir, "--quiet")

@@ -247,6 +247,10 @@ func (s *Server) getOverride(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := s.logRead(r, c, "override", o.Persons...); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, overrideJSON(o))
 }
 
@@ -273,8 +277,14 @@ func (s *Server) listOverrides(w http.ResponseWriter, r *http.Request) {
 	}
 	os := s.n.Overrides(node.OverrideFilter{Region: reg, Status: r.URL.Query().Get("status")})
 	out := make([]overrideOut, len(os))
+	var persons []uint32
 	for i, o := range os {
 		out[i] = overrideJSON(o)
+		persons = append(persons, o.Persons...)
+	}
+	if err := s.logRead(r, c, "overrides", persons...); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"region": reg, "overrides": out})
 }
@@ -294,8 +304,14 @@ func (s *Server) abuseAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	as := s.n.AbuseAlerts(reg)
 	out := make([]alertJSONOut, len(as))
+	var persons []uint32
 	for i, a := range as {
 		out[i] = abuseAlertJSON(a)
+		persons = append(persons, a.Sample...)
+	}
+	if err := s.logRead(r, c, "abuse_alerts", persons...); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"region": reg, "alerts": out})
 }

@@ -76,6 +76,17 @@ func TestOverrideOverHTTP(t *testing.T) {
 	if len(n) != 1 || n[0]["reason"] != "close_contact_by_phone" || n[0]["authority"] != "440106" || n[0]["appeal"].(map[string]any)["region"] != "440106" {
 		t.Fatalf("the person's notice: %v", ns)
 	}
+	// Listing the region's overrides is a staff read of the persons in
+	// them: each one's access log shows it.
+	e.doAs(zhao, "GET", "/api/v1/overrides?region=440106", adminToken, nil).must(t, 200, "list")
+	acc := list(e.do("GET", "/api/v1/persons/"+ids[2]+"/access-log", toks[ids[2]], nil).must(t, 200, "access log"), "access")
+	listed := false
+	for _, a := range acc {
+		listed = listed || a["what"] == "overrides" && a["read"] == true
+	}
+	if !listed {
+		t.Fatalf("the override list is not in the access log of a person in it: %v", acc)
+	}
 	// Another person may not read it.
 	if r := e.do("GET", "/api/v1/persons/"+ids[1]+"/overrides", toks[ids[2]], nil); r.status != 403 {
 		t.Errorf("someone else's overrides: got %d", r.status)

@@ -14,7 +14,6 @@
 package audit
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
@@ -76,7 +75,7 @@ func AppendLeaf(dst []byte, e *health.Event) []byte {
 func LeafHash(buf []byte, e *health.Event) (tlog.Hash, []byte) {
 	buf = append(buf[:0], 0x00) // RFC 6962 leaf prefix, as in tlog.RecordHash
 	buf = AppendLeaf(buf, e)
-	return sha256.Sum256(buf), buf
+	return sum256(buf)
 }
 
 // BlockLevel is the tree level of a block: a block is the complete, aligned
@@ -107,7 +106,7 @@ func (t *Tree) Size() int64 { return t.n }
 func (t *Tree) Append(h tlog.Hash) (block tlog.Hash, completed bool) {
 	n, l := t.n, 0
 	for ; n&1 == 1; l++ {
-		h = tlog.NodeHash(t.frontier[l], h)
+		h = nodeHash(t.frontier[l], h)
 		n >>= 1
 		if l+1 == BlockLevel {
 			block, completed = h, true
@@ -131,7 +130,7 @@ func (t *Tree) AppendSubtree(level int, h tlog.Hash) error {
 	}
 	n, l := t.n>>level, level
 	for ; n&1 == 1; l++ {
-		h = tlog.NodeHash(t.frontier[l], h)
+		h = nodeHash(t.frontier[l], h)
 		n >>= 1
 	}
 	t.frontier[l] = h
@@ -357,7 +356,7 @@ func (b *Blocks) Append(h tlog.Hash) {
 		if len(b.levels[j])%2 == 1 {
 			return
 		}
-		h = tlog.NodeHash(b.levels[j][len(b.levels[j])-2], h)
+		h = nodeHash(b.levels[j][len(b.levels[j])-2], h)
 	}
 }
 

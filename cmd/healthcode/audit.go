@@ -193,7 +193,11 @@ func verifyAudit(ctx context.Context, db *sqlite.DB, v note.Verifier, headFiles 
 	}
 	if err != nil {
 		// A damaged visit block's error names the visit's seq.
-		return nil, 0, fmt.Errorf("audit verify: FAILED: the log cannot be read, it was tampered with or is damaged: %w (the events up to seq %d were read)", err, readTo)
+		read := "no event could be read"
+		if readTo > 0 {
+			read = fmt.Sprintf("the events up to seq %d were read", readTo)
+		}
+		return nil, 0, fmt.Errorf("audit verify: FAILED: the log cannot be read, it was tampered with or is damaged: %w (%s)", err, read)
 	}
 	res, err := c.Finish()
 	if err != nil {

@@ -253,6 +253,8 @@ func TestAuditVerifyCatchesTampering(t *testing.T) {
 			blocks: []uint64{blockSeq}},
 		{name: "visit block truncated", sql: []string{fmt.Sprintf(`UPDATE visit_blocks SET data = substr(data, 1, 3) WHERE first_seq = %d`, blockSeq)},
 			want: fmt.Sprintf("visit %d in a block", blockSeq)},
+		{name: "visit block truncated, what was read", sql: []string{fmt.Sprintf(`UPDATE visit_blocks SET data = substr(data, 1, 3) WHERE first_seq = %d`, blockSeq)},
+			want: fmt.Sprintf("(the events up to seq %d were read)", blockSeq-1)},
 		{name: "stored block hash edited", sql: []string{`UPDATE audit_blocks SET hash = randomblob(32) WHERE block = 1`},
 			want: fmt.Sprintf("seqs 257–512: the stored block hash differs from the recomputed one, but the events match the signed head of size %d: the audit table was changed", f.last)},
 		{name: "stored block hash edited, heads deleted", sql: []string{`UPDATE audit_blocks SET hash = randomblob(32) WHERE block = 1`, `DELETE FROM audit_heads`},

@@ -490,12 +490,25 @@ func (s *Snapshot) ScanRange(ctx context.Context, after, last uint64, fn func(e 
 	if err != nil {
 		return err
 	}
-	okV, err := vs.next()
+	// A damaged visit block fails at one visit (failAt); the events before
+	// it are still delivered, so a caller knows how far the log reads.
+	var (
+		blockErr error
+		failAt   uint64 = math.MaxUint64
+	)
+	nextV := func() (bool, error) {
+		ok, err := vs.next()
+		if errors.Is(err, errBlock) {
+			blockErr, failAt = err, vs.blk.seq
+			return false, nil
+		}
+		return ok && err == nil && vs.e.Seq <= last, err
+	}
+	okV, err := nextV()
 	if err != nil {
 		return err
 	}
-	okV = okV && vs.e.Seq <= last
-	for okE || okV {
+	for (okE && evs.e.Seq < failAt) || okV {
 		if okE && (!okV || evs.e.Seq <= vs.e.Seq) {
 			if err := fn(&evs.e); err != nil {
 				return err
@@ -505,14 +518,13 @@ func (s *Snapshot) ScanRange(ctx context.Context, after, last uint64, fn func(e 
 			if err := fn(&vs.e); err != nil {
 				return err
 			}
-			okV, err = vs.next()
-			okV = okV && vs.e.Seq <= last
+			okV, err = nextV()
 		}
 		if err != nil {
 			return err
 		}
 	}
-	return nil
+	return blockErr
 }
 
 const (

@@ -420,7 +420,9 @@ func seqRanges(events []health.Event) ([][2]uint64, error) {
 // Scan calls fn for every event with seq > after, in order: events rows and
 // the visits of visit blocks merged by seq, read in one transaction so both
 // tables are the same snapshot. fn must not keep e or e.Data beyond the
-// call. It stops at fn's first error and returns it.
+// call. It stops at fn's first error and returns it. A damaged visit block
+// ends the scan at the visit that cannot be decoded, with an error naming it,
+// after fn has seen every event before that visit.
 func (db *DB) Scan(ctx context.Context, after uint64, fn func(e *health.Event) error) error {
 	return db.ScanRange(ctx, after, math.MaxInt64, fn)
 }
